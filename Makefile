@@ -1,0 +1,28 @@
+# The two commands of the README. Both create .venv and install asl (editable, with dev extras) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: train test lint clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m asl.envcheck
+	touch $(STAMP)
+
+## make train [ARGS="model=resnet18 trainer.max_epochs=20"]: train on the embedded synthetic set (or ARGS)
+train: $(STAMP)
+	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/asl-train $(ARGS)
+
+## make test: the whole test suite (what CI runs)
+test: $(STAMP)
+	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check asl tests experiments
+
+clean-venv:
+	rm -rf $(VENV)

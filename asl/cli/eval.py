@@ -1,0 +1,25 @@
+"""``asl-eval ckpt_path=RUN/checkpoints/best.ckpt [data.root=/other/photos]``: metrics + confusion matrix."""
+
+import hydra
+from omegaconf import DictConfig
+
+from asl.cli import CONFIG_PATH, user_errors
+from asl.evaluation import evaluate
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, cfg.data.batch_size, cfg.data.num_workers,
+                 cfg.data.cache, cfg.paths.cache_dir, cfg.data.unknown_folders, cfg.accelerator)
+    worst = sorted(((a, c) for c, a in r["per_class_acc"].items() if a is not None))[:5]
+    print(
+        f"\n{r['data']}: {r['num_images']} images\n"
+        f"  accuracy {r['test/acc']:.4f}   macro-accuracy {r['test/acc_macro']:.4f}   macro-F1 {r['test/f1_macro']:.4f}\n"
+        f"  weakest letters: {', '.join(f'{c} {a:.2f}' for a, c in worst)}\n"
+        f"written to {r['output_dir']} (metrics.json, confusion_matrix.png)"
+    )
+
+
+if __name__ == "__main__":
+    main()

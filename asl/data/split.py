@@ -1,0 +1,105 @@
+"""Assign every image to train / val / test: per class by counts or fractions, or by groups.
+
+Deterministic from a seed. With ``group_by`` (a regex whose first group, or whole match, names a
+group such as a signer or a video) every image of a group lands in one split, across classes,
+so a test score measures unseen groups rather than near-copies of training images.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from asl import ASLError
+
+SPLITS = ("train", "val", "test")
+
+
+def check_spec(counts, fractions) -> None:
+    if (counts is None) == (fractions is None):
+        raise ASLError("data.split: give exactly one of counts (e.g. [1250,625,625]) or fractions (e.g. [0.5,0.25,0.25]); set the other to null")
+    spec = counts if counts is not None else fractions
+    if len(spec) != 3 or any(v < 0 for v in spec):
+        raise ASLError(f"data.split: needs three non-negative numbers for train/val/test, got {list(spec)}")
+    if fractions is not None and not 0.999 <= sum(fractions) <= 1.001:
+        raise ASLError(f"data.split.fractions must sum to 1, got {list(fractions)} (sum {sum(fractions):.3f})")
+    if spec[0] <= 0:
+        raise ASLError("data.split: the train share must be positive")
+
+
+def group_names(names: Sequence[str], group_by: str) -> list[str]:
+    """The group of each file name under regex ``group_by`` (first capture group, else whole match)."""
+    try:
+        rx = re.compile(group_by)
+    except re.error as e:
+        raise ASLError(f"data.split.group_by: {group_by!r} is not a valid regex ({e})") from None
+    out = []
+    for name in names:
+        m = rx.search(name)
+        if m is None:
+            raise ASLError(f"data.split.group_by: {group_by!r} does not match {name!r}; every file name must name its group.")
+        out.append(m.group(1) if rx.groups else m.group(0))
+    return out
+
+
+def split_by_class(labels: Sequence[int], classes: Sequence[str], counts=None, fractions=None, seed: int = 0) -> np.ndarray:
+    """Per class: shuffle under ``seed`` and cut by counts (exact) or fractions (rounded)."""
+    check_spec(counts, fractions)
+    labels = np.asarray(labels)
+    out = np.empty(len(labels), dtype=object)
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        n = len(idx)
+        if counts is not None:
+            n_train, n_val, n_test = (int(v) for v in counts)
+            if n_train + n_val + n_test > n:
+                raise ASLError(
+                    f"class {name}: {n} images, too few for data.split.counts={list(counts)} "
+                    f"(needs {n_train + n_val + n_test}). Use fewer counts or data.split.fractions."
+                )
+        else:
+            n_val, n_test = round(n * fractions[1]), round(n * fractions[2])
+            n_train = n - n_val - n_test
+            if n_train < 1 or (fractions[1] > 0 and n_val < 1) or (fractions[2] > 0 and n_test < 1):
+                raise ASLError(f"class {name}: {n} images are too few to split by fractions {list(fractions)}; add images.")
+        out[idx[:n_train]] = "train"
+        out[idx[n_train:n_train + n_val]] = "val"
+        out[idx[n_train + n_val:n_train + n_val + n_test]] = "test"
+        out[idx[n_train + n_val + n_test:]] = "unused"
+    return out
+
+
+def split_by_group(groups: Sequence[str], fractions=(0.5, 0.25, 0.25), seed: int = 0,
+                   assign: dict[str, Sequence[str]] | None = None) -> np.ndarray:
+    """Whole groups to splits: ``assign`` pins groups (e.g. {test: [hand5]}), the rest fill fractions greedily."""
+    groups = np.asarray(groups, dtype=object)
+    names, sizes = np.unique(groups, return_counts=True)
+    target = np.asarray(fractions, dtype=float) * len(groups)
+    filled = np.zeros(3)
+    chosen: dict[str, str] = {}
+    for split, pinned in (assign or {}).items():
+        if split not in SPLITS:
+            raise ASLError(f"data.split.group_assign: unknown split {split!r}; use train, val or test")
+        for g in pinned:
+            if str(g) not in set(names):
+                raise ASLError(f"data.split.group_assign: no group {g!r}; groups found: {list(names)[:20]}")
+            chosen[str(g)] = split
+            filled[SPLITS.index(split)] += sizes[list(names).index(str(g))]
+    rng = np.random.default_rng(seed)
+    free = [i for i in rng.permutation(len(names)) if names[i] not in chosen]
+    for i in sorted(free, key=lambda i: -sizes[i]):  # big groups first, random among equals
+        if assign:
+            s = 0  # with pinned groups, the others train
+        else:
+            s = int(np.argmax((target - filled) / np.maximum(target, 1e-9)))
+        chosen[names[i]] = SPLITS[s]
+        filled[s] += sizes[i]
+    out = np.array([chosen[g] for g in groups], dtype=object)
+    missing = [s for s, f in zip(SPLITS, fractions, strict=True) if f > 0 and s not in set(out)]
+    if missing:
+        raise ASLError(f"data.split.group_by: only {len(names)} group(s) {list(names)}; too few to fill {missing}. Use fewer splits or a finer group_by.")
+    return out

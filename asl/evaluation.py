@@ -1,0 +1,71 @@
+"""Library code behind ``asl-eval``: a checkpoint on its run's test split, or on any folder of photos."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import OmegaConf
+
+from asl import ASLError
+from asl.data.datamodule import ASLDataModule
+from asl.module import ASLClassifier, load_classifier
+from asl.training import save_confusion_png
+
+log = logging.getLogger(__name__)
+
+
+def run_dir_of(ckpt_path: str | Path) -> Path | None:
+    """The run folder a checkpoint belongs to (``RUN/checkpoints/x.ckpt`` → ``RUN``), if it has a saved config."""
+    run = Path(ckpt_path).expanduser().resolve().parent.parent
+    return run if (run / ".hydra" / "config.yaml").exists() else None
+
+
+def datamodule_for(module: ASLClassifier, ckpt_path: str | Path, root: str | None, batch_size: int,
+                   num_workers: int, cache: bool, cache_dir: str, unknown_folders: str = "error") -> ASLDataModule:
+    """The run's own test split (from its ``splits.csv``), or every image under ``root``."""
+    hp = module.hparams
+    common = dict(classes=module.class_names, image_size=hp.image_size, mean=hp.mean, std=hp.std,
+                  eval_batch_size=batch_size, num_workers=num_workers, cache=cache, cache_dir=cache_dir)
+    if root is not None:
+        return ASLDataModule(root=root, unknown_folders=unknown_folders, all_images_are="test", **common)
+    run = run_dir_of(ckpt_path)
+    if run is None or not (run / "splits.csv").exists():
+        raise ASLError(f"{ckpt_path}: no run folder (.hydra/config.yaml, splits.csv) beside this checkpoint, so its "
+                       f"test split is unknown. Pass data.root=/path/to/photos to evaluate on a folder.")
+    data = OmegaConf.to_container(OmegaConf.load(run / ".hydra" / "config.yaml").data, resolve=False)
+    synthetic = data.get("synthetic")
+    if synthetic is not None:
+        synthetic = {**synthetic, "cache_dir": cache_dir}
+    split = {"manifest": str(run / "splits.csv")}
+    return ASLDataModule(root=data.get("root"), synthetic=synthetic, split=split, **common)
+
+
+def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | Path | None = None,
+             batch_size: int = 256, num_workers: int = 2, cache: bool = True, cache_dir: str = ".cache/asl",
+             unknown_folders: str = "error", accelerator: str = "auto") -> dict[str, Any]:
+    """Test metrics (accuracy, macro-F1, per-class accuracy, confusion matrix) written to ``output_dir``."""
+    module = load_classifier(ckpt_path)
+    dm = datamodule_for(module, ckpt_path, root, batch_size, num_workers, cache, cache_dir, unknown_folders)
+    dm.setup("test")
+    if output_dir is None:
+        base = run_dir_of(ckpt_path) or Path(ckpt_path).expanduser().resolve().parent
+        name = Path(root).expanduser().resolve().name if root else "test"
+        output_dir = base / "eval" / f"{name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                         enable_model_summary=False)
+    trainer.test(module, datamodule=dm, verbose=False)
+    results = dict(module.test_results)
+    results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
+                   skipped_files=len(dm.table.skipped))
+    save_confusion_png(results, module.class_names, out / "confusion_matrix.png")
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    dm.write_skipped(out / "skipped_files.csv")
+    results["output_dir"] = str(out)
+    return results

@@ -1,0 +1,22 @@
+"""The user's Keras stack (Conv 32-64-128-256-512) made sound: BatchNorm, ReLU, max-pooling per block."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+
+def conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+def small_cnn_stages(widths: Sequence[int] = (32, 64, 128, 256, 512), in_channels: int = 3) -> list[nn.Module]:
+    """One stage per width; each halves the resolution (64 px in → 2×2 out with five stages)."""
+    chans = [in_channels, *widths]
+    return [conv_block(a, b) for a, b in zip(chans[:-1], chans[1:], strict=True)]

@@ -1,0 +1,262 @@
+"""The one LightningModule for every model: loss, metrics, optimizer groups, class masking.
+
+Hyper-parameters are saved as plain dicts, lists and numbers (torch ≥ 2.6 loads checkpoints with
+``weights_only=True``), so a checkpoint alone rebuilds the model, its classes and preprocessing.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torchmetrics.classification import (  # noqa: E402
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+import asl  # noqa: E402
+from asl import ASLError  # noqa: E402
+from asl.models import create_model  # noqa: E402
+
+# Keys of the model config that are about training, not the architecture.
+TRAINING_KEYS = ("unfreeze_at_epoch", "backbone_lr_mult", "channels_last", "compile")
+
+
+class ASLClassifier(pl.LightningModule):
+    """Image (or landmark) classifier over ``len(class_names)`` outputs.
+
+    ``active_mask`` marks the classes currently being learnt (a curriculum stage): the logits of
+    the others are set to -inf, so they get zero probability in the loss and the prediction.
+    """
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        class_names: list[str],
+        image_size: int = 64,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        label_smoothing: float = 0.0,
+        asl_version: str = asl.__version__,
+        load_weights: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["load_weights"])
+        arch = {k: v for k, v in model.items() if k not in TRAINING_KEYS}
+        if not load_weights:  # rebuilding from a checkpoint: its state dict holds the weights
+            arch.update(pretrained=None, weights_path=None)
+        arch["input_size"] = image_size  # data.image_size may differ from the model's default
+        self.net = create_model(num_classes=len(class_names), **arch)
+        self.class_names = list(class_names)
+        self.optimizer_cfg = dict(optimizer or {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4})
+        self.scheduler_cfg = dict(scheduler or {"name": "cosine", "warmup_epochs": 0})
+        self.label_smoothing = label_smoothing
+        self.unfreeze = _parse_unfreeze(model.get("unfreeze_at_epoch"))
+        self.backbone_lr_mult = float(model.get("backbone_lr_mult", 1.0))
+        self.channels_last = bool(model.get("channels_last", False))
+        n = len(class_names)
+        self.register_buffer("active_mask", torch.ones(n, dtype=torch.bool), persistent=False)
+        self.register_buffer("images_seen", torch.zeros((), dtype=torch.long))
+        self.train_acc = MulticlassAccuracy(n, average="micro")
+        self.val_acc = MulticlassAccuracy(n, average="micro")
+        self.val_f1 = MulticlassF1Score(n, average="macro")
+        self.test_acc = MulticlassAccuracy(n, average="micro")
+        self.test_acc_macro = MulticlassAccuracy(n, average="macro")
+        self.test_f1 = MulticlassF1Score(n, average="macro")
+        self.test_per_class = MulticlassAccuracy(n, average=None)
+        self.test_confusion = MulticlassConfusionMatrix(n)
+        self.test_results: dict[str, Any] = {}
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    # -- forward -------------------------------------------------------------------------
+    def set_active_classes(self, classes: list[int] | None) -> None:
+        """Mask all but these class indices (``None`` → all active)."""
+        mask = torch.zeros_like(self.active_mask)
+        mask[list(range(len(mask))) if classes is None else list(classes)] = True
+        self.active_mask.copy_(mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def masked_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        if bool(self.active_mask.all()):
+            return logits
+        return logits.masked_fill(~self.active_mask, float("-inf"))
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy over the active classes only (label smoothing spreads over those alone)."""
+        if not bool(self.active_mask.all()):
+            active = self.active_mask.nonzero().squeeze(1)
+            position = torch.cumsum(self.active_mask.long(), 0) - 1  # class index → index among active
+            logits, y = logits[:, active], position[y]
+        return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+
+    # -- steps ---------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self.masked_logits(self(x))
+        loss = self.loss(logits, y)
+        self.images_seen += x.shape[0]
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train/acc", self.train_acc, prog_bar=True, on_step=False, on_epoch=True)
+        self.log("images_seen", self.images_seen.float(), on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self.masked_logits(self(x))
+        self.val_acc(logits, y)
+        self.val_f1(logits, y)
+        self.log("val/loss", self.loss(logits, y))
+        self.log("val/acc", self.val_acc, prog_bar=True)
+        self.log("val/f1_macro", self.val_f1)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)  # all classes, always
+        for metric in (self.test_acc, self.test_acc_macro, self.test_f1, self.test_per_class, self.test_confusion):
+            metric.update(logits, y)
+
+    def on_test_epoch_start(self) -> None:
+        for metric in (self.test_acc, self.test_acc_macro, self.test_f1, self.test_per_class, self.test_confusion):
+            metric.reset()
+
+    def on_test_epoch_end(self) -> None:
+        scalars = {
+            "test/acc": self.test_acc.compute(),
+            "test/acc_macro": self.test_acc_macro.compute(),
+            "test/f1_macro": self.test_f1.compute(),
+        }
+        self.log_dict(scalars)
+        confusion = self.test_confusion.compute().cpu()
+        per_class = self.test_per_class.compute().cpu()
+        support = confusion.sum(1)
+        self.test_results = {
+            **{k: float(v) for k, v in scalars.items()},
+            "per_class_acc": {c: (float(a) if s > 0 else None) for c, a, s in zip(self.class_names, per_class, support, strict=True)},
+            "support": {c: int(s) for c, s in zip(self.class_names, support, strict=True)},
+            "confusion": confusion.tolist(),
+            "num_images": int(support.sum()),
+        }
+        logger = self.logger
+        if logger is not None and hasattr(logger.experiment, "add_figure"):
+            logger.experiment.add_figure("test/confusion_matrix", confusion_figure(confusion, self.class_names), self.global_step)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return self(x).softmax(-1)
+
+    # -- schedule ------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        stages = self.unfreeze.get(self.current_epoch)
+        if stages is not None:
+            self.net.set_trainable_stages(stages)
+            self.print(f"epoch {self.current_epoch}: training the last {self.net.trainable_stages} backbone stage(s)")
+
+    def configure_optimizers(self):
+        head = list(self.net.head.parameters())
+        head_ids = {id(p) for p in head}
+        rest = [p for p in self.parameters() if id(p) not in head_ids]
+        cfg = dict(self.optimizer_cfg)
+        name = cfg.pop("name", "adamw").lower()
+        lr = float(cfg.pop("lr", 1e-3))
+        groups = [{"params": head, "lr": lr}, {"params": rest, "lr": lr * self.backbone_lr_mult}]
+        optimizers = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+        if name not in optimizers:
+            raise ASLError(f"optimizer.name: {name!r} is not one of {sorted(optimizers)}")
+        try:
+            opt = optimizers[name](groups, lr=lr, **cfg)
+        except TypeError as e:
+            raise ASLError(f"optimizer: {e}") from None
+        sched = dict(self.scheduler_cfg)
+        kind = sched.pop("name", "none")
+        if kind in (None, "none"):
+            return opt
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        warmup = int(sched.pop("warmup_epochs", 0) * steps_per_epoch)
+        if kind == "cosine":
+            def factor(step: int) -> float:
+                if step < warmup:
+                    return (step + 1) / warmup
+                t = (step - warmup) / max(1, total - warmup)
+                return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+        elif kind == "step":
+            every, gamma = int(sched.pop("step_epochs", 10)) * steps_per_epoch, float(sched.pop("gamma", 0.1))
+            def factor(step: int) -> float:
+                return gamma ** (step // max(1, every))
+        else:
+            raise ASLError(f"scheduler.name: {kind!r} is not one of cosine, step, none")
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _parse_unfreeze(spec) -> dict[int, int | str]:
+    """``K`` → all stages train from epoch K; ``{epoch: stages}`` → as given; ``None`` → never changes."""
+    if spec is None:
+        return {}
+    if isinstance(spec, int):
+        return {int(spec): "all"}
+    if isinstance(spec, dict):
+        return {int(k): v for k, v in spec.items()}
+    raise ASLError(f"model.unfreeze_at_epoch: expected an epoch number or {{epoch: stages}}, got {spec!r}")
+
+
+def confusion_figure(confusion: torch.Tensor, class_names: list[str]):
+    """Row-normalised confusion matrix (rows: true letter) with counts written in the cells."""
+    cm = confusion.float()
+    norm = cm / cm.sum(1, keepdim=True).clamp(min=1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(0.38 * n + 2, 0.38 * n + 1.5))
+    ax.imshow(norm.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names)
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j] > 0:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    acc = float(cm.diag().sum() / cm.sum().clamp(min=1))
+    ax.set_title(f"confusion matrix (accuracy {acc:.3f}, {int(cm.sum())} images)")
+    fig.tight_layout()
+    return fig
+
+
+def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> ASLClassifier:
+    """Rebuild a trained classifier from a checkpoint, with clear errors for a wrong file."""
+    path = Path(ckpt_path).expanduser()
+    if not path.exists():
+        raise ASLError(f"ckpt_path: {path} does not exist. Pass a run's checkpoints/best.ckpt (or last.ckpt).")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ASLError(f"ckpt_path: {path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not hp or "class_names" not in hp or "model" not in hp or "state_dict" not in ckpt:
+        raise ASLError(f"ckpt_path: {path} is not an asl checkpoint (no asl hyper-parameters); pass a checkpoint written by asl-train.")
+    try:
+        module = ASLClassifier(**hp, load_weights=False)
+    except (ASLError, TypeError) as e:
+        raise ASLError(f"ckpt_path: {path} describes a model this version of asl cannot build: {e}") from None
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ASLError(f"ckpt_path: {path} does not match the model it describes ({hp['model'].get('name')}): {str(e)[:300]}") from None
+    return module.eval()

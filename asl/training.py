@@ -1,0 +1,176 @@
+"""Library code behind ``asl-train``: config → datamodule + module + trainer → a self-describing run folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import asl
+from asl import ASLError
+from asl.data.datamodule import ASLDataModule
+from asl.module import ASLClassifier, confusion_figure
+
+log = logging.getLogger(__name__)
+
+# Keys of the trainer config that are not Trainer arguments: how asl feeds the trainer.
+TRAINER_EXTRAS = ("num_workers", "pin_memory", "channels_last", "compile")
+
+
+def split_trainer_cfg(trainer_cfg: DictConfig | dict) -> tuple[dict, dict]:
+    cfg = OmegaConf.to_container(trainer_cfg, resolve=True) if isinstance(trainer_cfg, DictConfig) else dict(trainer_cfg)
+    extras = {k: cfg.pop(k) for k in TRAINER_EXTRAS if k in cfg}
+    return cfg, extras
+
+
+def build_datamodule(data_cfg: DictConfig | dict, seed: int, extras: dict | None = None, **overrides: Any) -> ASLDataModule:
+    cfg = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
+    extras = extras or {}
+    cfg.update(num_workers=extras.get("num_workers", 0), pin_memory=extras.get("pin_memory", False))
+    cfg.update(overrides)
+    return ASLDataModule(seed=seed, **cfg)
+
+
+def build_module(cfg: DictConfig, dm: ASLDataModule, extras: dict) -> ASLClassifier:
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model_cfg["channels_last"] = bool(extras.get("channels_last", False))
+    module = ASLClassifier(
+        model=model_cfg,
+        class_names=dm.classes,
+        image_size=dm.image_size,
+        mean=list(dm.mean),
+        std=list(dm.std),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        label_smoothing=float(cfg.label_smoothing),
+    )
+    if extras.get("compile"):
+        module.net = torch.compile(module.net)
+    return module
+
+
+def environment_record() -> dict[str, Any]:
+    """What a result depends on beyond the config: versions, git commit, hardware."""
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    return {
+        "asl_version": asl.__version__,
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "command": sys.argv,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "packages": {p: version(p) for p in ("torch", "torchvision", "pytorch-lightning", "hydra-core", "albumentations",
+                                              "torchmetrics", "numpy", "opencv-python-headless", "mediapipe")},
+    }
+
+
+def save_confusion_png(results: dict, class_names: list[str], path: Path) -> None:
+    fig = confusion_figure(torch.tensor(results["confusion"]), class_names)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test on the best checkpoint, and write the run folder. Returns metrics.json's content."""
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True)
+    trainer_kwargs, extras = split_trainer_cfg(cfg.trainer)
+    (out / "environment.json").write_text(json.dumps(environment_record(), indent=2))
+
+    dm = build_datamodule(cfg.data, cfg.seed, extras)
+    module = build_module(cfg, dm, extras)  # before the data: a config mistake fails in seconds
+    dm.prepare_data()
+    dm.setup("fit")
+    dm.write_manifest(out / "splits.csv")
+    skipped = dm.write_skipped(out / "skipped_files.csv")
+
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
+    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
+    trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out))
+    ckpt_path = resolve_resume(cfg.get("ckpt_path"), out)
+    start = time.time()
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    fit_seconds = time.time() - start
+    if trainer.interrupted:
+        raise ASLError(f"training was interrupted; resume with ckpt_path=last and hydra.run.dir={out}")
+
+    ckpt_cb = trainer.checkpoint_callback
+    best = ckpt_cb.best_model_path if ckpt_cb is not None and ckpt_cb.best_model_path else None
+    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+    results = dict(module.test_results)
+    save_confusion_png(results, dm.classes, out / "confusion_matrix.png")
+    metrics = {
+        **{k: results[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")},
+        "per_class_acc": results["per_class_acc"],
+        "num_test_images": results["num_images"],
+        "best_val_acc": float(ckpt_cb.best_model_score) if best and ckpt_cb.best_model_score is not None else None,
+        "best_checkpoint": best,
+        "epochs": trainer.current_epoch,
+        "images_seen": int(module.images_seen),
+        "fit_seconds": round(fit_seconds, 1),
+        "skipped_files": skipped,
+        "split_sizes": {s: int((dm.splits == s).sum()) for s in ("train", "val", "test")},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    for lg in trainer.loggers:
+        if hasattr(lg, "log_hyperparams"):
+            lg.log_hyperparams(flat_params(cfg), {k: metrics[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")})
+            lg.save()
+    return metrics
+
+
+def resolve_resume(ckpt_path: str | None, out: Path) -> str | None:
+    """``last`` → this run folder's checkpoints/last.ckpt; a path must exist."""
+    if not ckpt_path:
+        return None
+    path = out / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.exists():
+        raise ASLError(f"ckpt_path: {path} does not exist. To resume, run again with hydra.run.dir=<the run folder> ckpt_path=last.")
+    return str(path)
+
+
+def flat_params(cfg: DictConfig) -> dict[str, Any]:
+    """The config flattened to dotted keys with primitive values, for TensorBoard's HPARAMS tab."""
+    flat: dict[str, Any] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            value = node if isinstance(node, int | float | str | bool) else str(node)
+            flat[prefix[:-1]] = value
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("seed", "data", "model", "optimizer", "scheduler", "label_smoothing", "trainer"):
+        if key in container:
+            walk(container[key], f"{key}.")
+    flat.pop("data.train_transforms", None)
+    return {k: v for k, v in flat.items() if not k.startswith(("data.train_transforms", "data.eval_transforms"))}

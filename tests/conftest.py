@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny data the tests make themselves (no network, no ../shared needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from asl import LETTERS
+from asl.cli import CONFIG_PATH
+from asl.data import synthetic
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test caches into its own session folder, never the user's .cache/."""
+    monkeypatch.setenv("ASL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "asl-cache"))
+    monkeypatch.setenv("NO_ALBUMENTATIONS_UPDATE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory) -> Path:
+    """4 rendered images per letter at 32 px, with masks and keypoints."""
+    return synthetic.generate(tmp_path_factory.mktemp("syn"), per_class=4, image_size=32, seed=0)
+
+
+def make_photo_folder(root: Path, letters="ABC", per_class: int = 6, size: int = 24, fmt: str = "png", seed: int = 0) -> Path:
+    """root/<LETTER>/<i>.<fmt>: random images, one colour tint per class so a model can learn them."""
+    rng = np.random.default_rng(seed)
+    for c, letter in enumerate(letters):
+        (root / letter).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+            img[..., c % 3] += 150
+            Image.fromarray(img).save(root / letter / f"img{i}.{fmt}")
+    return root
+
+
+@pytest.fixture
+def photo_folder(tmp_path) -> Path:
+    return make_photo_folder(tmp_path / "photos")
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run an entry point the way a user does (``python -m asl.cli.x key=value ...``)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+TINY_TRAIN = [
+    "data.synthetic.per_class=4", "data.synthetic.image_size=32", "model.input_size=32",
+    "data.batch_size=16", "trainer.max_epochs=2", "trainer.num_workers=0", "trainer.log_every_n_steps=1",
+]
+
+__all__ = ["CONFIG_PATH", "LETTERS", "REPO", "SHARED_DATA", "TINY_TRAIN", "make_photo_folder", "run_cli"]

@@ -1,0 +1,100 @@
+"""What a user does: train from the shell, then evaluate and predict with the checkpoint."""
+
+import json
+
+import pytest
+
+from .conftest import TINY_TRAIN, make_photo_folder, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    run = work / "run"
+    r = run_cli("asl.train", *TINY_TRAIN, f"hydra.run.dir={run}", cwd=work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return work, run, r
+
+
+def test_train_writes_a_self_describing_run_folder(trained_run):
+    work, run, r = trained_run
+    assert "test accuracy" in r.stdout and f"run folder: {run}" in r.stdout
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+                 "splits.csv", "metrics.json", "environment.json", "confusion_matrix.png", "skipped_files.csv"):
+        assert (run / name).exists(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["test/acc"] <= 1 and metrics["num_test_images"] == 24
+    assert set(metrics["per_class_acc"]) == set("ABCDEFGHIKLMNOPQRSTUVWXY")
+    lines = (run / "splits.csv").read_text().splitlines()
+    assert lines[0] == "file,label,split" and len(lines) == 1 + 96
+
+
+def test_eval_on_run_test_split_and_on_another_folder(trained_run, tmp_path):
+    work, run, r = trained_run
+    train_acc = json.loads((run / "metrics.json").read_text())["test/acc"]
+    out = tmp_path / "eval"
+    e = run_cli("asl.cli.eval", f"ckpt_path={run}/checkpoints/best.ckpt", f"output_dir={out}", cwd=work)
+    assert e.returncode == 0, e.stderr[-3000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["num_images"] == 24 and m["test/acc"] == pytest.approx(train_acc)
+    assert (out / "confusion_matrix.png").stat().st_size > 1000
+    photos = make_photo_folder(tmp_path / "photos", letters="ABY", per_class=2)
+    e2 = run_cli("asl.cli.eval", f"ckpt_path={run}/checkpoints/best.ckpt", f"data.root={photos}", cwd=work)
+    assert e2.returncode == 0, e2.stderr[-3000:]
+    assert "6 images" in e2.stdout
+    assert list((run / "eval").glob("photos_*/metrics.json"))
+
+
+def test_predict_prints_top3_and_writes_csv(trained_run, tmp_path):
+    work, run, r = trained_run
+    photos = make_photo_folder(tmp_path / "photos", letters="AB", per_class=2, fmt="jpg")
+    (photos / "A" / "bad.jpg").write_bytes(b"nope")
+    csv = tmp_path / "pred.csv"
+    p = run_cli("asl.cli.predict", f"ckpt_path={run}/checkpoints/best.ckpt", f"inputs={photos}", f"csv={csv}", cwd=work)
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = [x for x in p.stdout.splitlines() if x.startswith(str(photos))]
+    assert len(lines) == 5
+    good = [x for x in lines if "ERROR" not in x]
+    assert len(good) == 4 and all(len(x.split(": ")[1].split()) == 6 for x in good)
+    assert "1 of 5 file(s) could not be read" in p.stdout
+    rows = csv.read_text().splitlines()
+    assert rows[0].startswith("file,letter1,prob1,letter2,prob2,letter3,prob3") and len(rows) == 6
+    g = run_cli("asl.cli.predict", f"ckpt_path={run}/checkpoints/best.ckpt", f"inputs={photos}/*/img0.jpg", cwd=work)
+    assert g.returncode == 0 and g.stdout.count("img0.jpg") == 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["asl.cli.eval", "ckpt_path=/nope.ckpt"], "error: ckpt_path: /nope.ckpt does not exist"),
+    (["asl.train", "data=folder", "data.root=/no/such/photos"], "error: data.root: /no/such/photos is not a folder"),
+    (["asl.train", "model.name=resnet9000"], "error: model.name: unknown backbone 'resnet9000'"),
+    (["asl.train", "data.split.fractions=[0.5,0.5,0.5]"], "error: data.split.fractions must sum to 1"),
+])
+def test_user_mistakes_give_one_clear_line(args, message, tmp_path):
+    if args[0] == "asl.train":
+        args = [*args, f"hydra.run.dir={tmp_path}/run", f"paths.cache_dir={tmp_path}/cache"]
+    r = run_cli(*args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_config_key_is_refused_by_hydra(tmp_path):
+    r = run_cli("asl.train", "trainer.max_epoch=3", cwd=tmp_path)
+    assert r.returncode != 0 and "Could not override 'trainer.max_epoch'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path):
+    import torch
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}, "epoch": 1}, other)
+    r = run_cli("asl.cli.predict", f"ckpt_path={other}", f"inputs={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 2 and "is not an asl checkpoint" in r.stderr
+    work, run, _ = trained_run
+    ck = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    ck["hyper_parameters"]["model"]["widths"] = [8, 16, 32, 64, 128]
+    torch.save(ck, tmp_path / "mismatch.ckpt")
+    r = run_cli("asl.cli.predict", f"ckpt_path={tmp_path}/mismatch.ckpt", f"inputs={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 2 and "does not match the model it describes (small_cnn)" in r.stderr

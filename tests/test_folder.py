@@ -1,0 +1,123 @@
+"""The folder loader and datamodule on the bad inputs a user will hand them."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from asl import ASLError
+from asl.data.datamodule import ASLDataModule
+from asl.data.folder import discover, load_image
+
+from .conftest import make_photo_folder
+
+
+def dm(root, **kw):
+    d = ASLDataModule(root=str(root), classes="ABC", image_size=16, split={"fractions": [0.5, 0.25, 0.25]}, **kw)
+    d.setup()
+    return d
+
+
+def test_letter_folders_case_insensitive(tmp_path):
+    root = make_photo_folder(tmp_path / "p", letters="ABC")
+    (root / "B").rename(root / "b")
+    t = discover(root, ["A", "B", "C"])
+    assert sorted(set(t.labels)) == [0, 1, 2] and len(t.paths) == 18
+
+
+def test_presplit_layout(tmp_path):
+    for split in ("train", "val", "test"):
+        make_photo_folder(tmp_path / "p" / split, letters="ABC", per_class=2)
+    d = dm(tmp_path / "p")
+    assert {s: int((d.splits == s).sum()) for s in ("train", "val", "test")} == {"train": 6, "val": 6, "test": 6}
+
+
+def test_missing_root():
+    with pytest.raises(ASLError, match="data.root: /nope is not a folder"):
+        discover("/nope", ["A"])
+
+
+def test_unknown_folder_is_named_and_can_be_ignored(photo_folder):
+    (photo_folder / "holiday").mkdir()
+    with pytest.raises(ASLError, match=r"\['holiday'\] match no class.*data.unknown_folders=ignore"):
+        discover(photo_folder, ["A", "B", "C"])
+    assert len(discover(photo_folder, ["A", "B", "C"], unknown_folders="ignore").paths) == 18
+
+
+def test_missing_and_empty_class_folders(photo_folder):
+    with pytest.raises(ASLError, match=r"no folder for class\(es\) \['D'\]"):
+        discover(photo_folder, ["A", "B", "C", "D"])
+    (photo_folder / "D").mkdir()
+    with pytest.raises(ASLError, match="D: class folder holds no images"):
+        discover(photo_folder, ["A", "B", "C", "D"])
+
+
+def test_corrupt_and_non_image_files_are_skipped_and_listed(photo_folder, tmp_path, caplog):
+    (photo_folder / "A" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (photo_folder / "B" / "notes.txt").write_text("hello")
+    d = dm(photo_folder)
+    assert len(d.labels) == 18
+    reasons = dict(d.table.skipped)
+    assert any(p.endswith("broken.jpg") and "cannot read image" in r for p, r in reasons.items())
+    assert any(p.endswith("notes.txt") and "not an image" in r for p, r in reasons.items())
+    assert "Skipped 1 unreadable image" in caplog.text
+    n = d.write_skipped(tmp_path / "skipped.csv")
+    assert n == 2 and "broken.jpg" in (tmp_path / "skipped.csv").read_text()
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_class_left_empty_by_corrupt_files_fails(tmp_path, cache):
+    root = make_photo_folder(tmp_path / "p", letters="AB", per_class=3)
+    for f in (root / "B").iterdir():
+        f.write_bytes(b"garbage")
+    d = ASLDataModule(root=str(root), classes="AB", image_size=16, cache=cache, cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ASLError, match=r"no readable images for class\(es\) \['B'\]"):
+        d.setup()
+
+
+def test_too_few_images_for_counts(photo_folder):
+    with pytest.raises(ASLError, match=r"class A: 6 images, too few for data.split.counts=\[1250, 625, 625\]"):
+        ASLDataModule(root=str(photo_folder), classes="ABC", image_size=16, split={"counts": [1250, 625, 625]}).setup()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "I;16", "P"])
+def test_odd_image_modes_become_rgb(tmp_path, mode):
+    arr = (np.arange(20 * 20) % 256).reshape(20, 20).astype(np.uint8)
+    if mode == "I;16":
+        img = Image.fromarray(arr.astype(np.uint16) * 256)
+    else:
+        img = Image.fromarray(arr).convert(mode)
+    path = tmp_path / ("x.tif" if mode in ("CMYK", "I;16") else "x.png")
+    img.save(path)
+    out = load_image(path, 16)
+    assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+    assert out.max() > 100  # 16-bit is scaled down, not clipped to white or black
+
+
+def test_cache_matches_direct_decoding_and_is_invalidated(photo_folder, tmp_path):
+    cached = dm(photo_folder, cache_dir=str(tmp_path / "c"))
+    direct = dm(photo_folder, cache=False)
+    assert cached.store.folder is not None and direct.store.folder is None
+    assert np.array_equal(cached.store.image(0), direct.store.image(0))
+    first = cached.store.folder
+    Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(photo_folder / "A" / "img0.png")
+    again = dm(photo_folder, cache_dir=str(tmp_path / "c"))
+    assert again.store.folder != first
+    assert again.store.image(0).max() == 0
+
+
+def test_manifest_reproduces_split(photo_folder, tmp_path):
+    a = dm(photo_folder)
+    a.write_manifest(tmp_path / "splits.csv")
+    b = dm(photo_folder, seed=99)
+    c = ASLDataModule(root=str(photo_folder), classes="ABC", image_size=16, split={"manifest": str(tmp_path / "splits.csv")})
+    c.setup()
+    assert list(c.splits) == list(a.splits)
+    assert list(b.splits) != list(a.splits) or True  # a different seed may coincide on tiny data
+
+
+def test_active_classes_filter_train_and_val_only(photo_folder):
+    d = dm(photo_folder)
+    d.set_active_classes([0])
+    assert set(d.train_dataloader().dataset.labels) == {0}
+    assert set(d.val_dataloader().dataset.labels) == {0}
+    assert set(d.test_dataloader().dataset.labels) == {0, 1, 2}

@@ -1,0 +1,91 @@
+"""Backbones through the one registry: shapes, trainable stages, frozen BatchNorm, offline weights."""
+
+import pytest
+import torch
+import torchvision
+
+from asl import ASLError
+from asl.models import create_model
+from asl.models.torchvision import resolve_weights, weights_cache_file
+
+# (name, input size small enough for CPU tests, number of stages)
+BACKBONES = [("small_cnn", 32, 5), ("vgg16", 32, 5), ("vgg16_bn", 32, 5), ("resnet18", 32, 5), ("resnet34", 32, 5), ("resnet50", 32, 5)]
+
+
+@pytest.mark.parametrize("name,size,stages", BACKBONES)
+def test_output_shape(name, size, stages):
+    m = create_model(name, 24, input_size=size)
+    assert len(m.stages) == stages
+    assert m(torch.zeros(2, 3, size, size)).shape == (2, 24)
+
+
+def trainable_names(m):
+    return {n for n, p in m.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("name,size,stages", BACKBONES)
+def test_trainable_stages_exact_sets(name, size, stages):
+    m = create_model(name, 24, input_size=size, trainable_stages=0)
+    assert trainable_names(m) == {n for n, _ in m.named_parameters() if n.startswith("head.")}
+    m.set_trainable_stages(1)
+    last = f"stages.{stages - 1}."
+    assert trainable_names(m) == {n for n, _ in m.named_parameters() if n.startswith(("head.", last))}
+    m.set_trainable_stages("all")
+    assert trainable_names(m) == {n for n, _ in m.named_parameters()}
+
+
+def test_frozen_weights_and_batchnorm_stay_put():
+    m = create_model("resnet18", 24, input_size=32, trainable_stages=1, head={"type": "linear"})
+    m.train()
+    frozen_bn = m.stages[0][1]
+    assert not frozen_bn.training and m.stages[4][0].bn1.training
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    stats = frozen_bn.running_mean.clone()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    loss = torch.nn.functional.cross_entropy(m(torch.randn(4, 3, 32, 32)), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    opt.step()
+    for n, p in m.named_parameters():
+        changed = not torch.equal(before[n], p)
+        assert changed == (n.startswith(("head.", "stages.4."))), n
+    assert torch.equal(stats, frozen_bn.running_mean)
+
+
+def test_mlp_head_reproduces_keras_layout():
+    m = create_model("vgg16", 24, input_size=64, head={"type": "mlp", "pool": "flatten", "hidden": 512, "dropout": 0.5})
+    kinds = [type(x).__name__ for x in m.head]
+    assert kinds == ["Dropout", "Flatten", "Dropout", "Linear", "ReLU", "Linear"]
+    assert m.head[3].in_features == 512 * 2 * 2 and m.head[5].out_features == 24
+
+
+def test_pretrained_weights_missing_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    expected = weights_cache_file(resolve_weights("resnet18", "imagenet"))
+    assert expected.parent == tmp_path / "hub" / "checkpoints"
+    with pytest.raises(ASLError, match=rf"{expected.name} is not in the torch cache.*Copy it to {expected}"):
+        create_model("resnet18", 24, pretrained="imagenet", input_size=32)
+
+
+def test_pretrained_weights_load_from_torch_home_cache(tmp_path, monkeypatch):
+    """The cache path, with a (random) weights file the test writes itself: no network."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    reference = torchvision.models.resnet18(weights=None)
+    path = weights_cache_file(resolve_weights("resnet18", "imagenet"))
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    m = create_model("resnet18", 24, pretrained="imagenet", input_size=32)
+    assert torch.equal(m.stages[1][0].conv1.weight, reference.layer1[0].conv1.weight)
+    # and from an explicit file
+    m2 = create_model("resnet18", 24, weights_path=str(path), input_size=32)
+    assert torch.equal(m2.stages[0][0].weight, reference.conv1.weight)
+
+
+def test_wrong_weights_file_and_unknown_names(tmp_path):
+    bad = tmp_path / "vgg.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), bad)
+    with pytest.raises(ASLError, match="is not a vgg11 state dict"):
+        create_model("vgg11", 24, weights_path=str(bad), input_size=32)
+    with pytest.raises(ASLError, match="unknown backbone 'resnet9000'"):
+        create_model("resnet9000", 24)
+    with pytest.raises(ASLError, match="trainable_stages must be 0..5"):
+        create_model("small_cnn", 24, trainable_stages=7)
