@@ -1,0 +1,79 @@
+"""Reproducible and resumable runs: same config twice → same metrics; SIGKILL + resume → same metrics."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from asl import ASLError
+from asl.reproduce import AtomicCheckpointIO, reproduce_command, run_overrides
+from asl.training import train
+
+from .conftest import CONFIG_PATH, TINY_TRAIN
+
+RUN = [*TINY_TRAIN, "trainer.max_epochs=5", "trainer.deterministic=true", "data.synthetic.per_class=6",
+       "logger=none", "callbacks.lr_monitor=null", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.classes=ABCDEF"]
+
+
+def train_in_process(overrides, out):
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={out}"])
+    return train(cfg)
+
+
+def comparable(metrics):
+    return {k: v for k, v in metrics.items() if k not in ("fit_seconds", "best_checkpoint")}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train_in_process(RUN, tmp_path_factory.mktemp("full"))
+
+
+def test_same_config_twice_gives_identical_metrics(uninterrupted, tmp_path):
+    again = train_in_process(RUN, tmp_path / "again")
+    assert comparable(again) == comparable(uninterrupted)
+    assert again["epochs"] == 5
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "asl.train", *RUN, f"hydra.run.dir={run}"], cwd=tmp_path, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert last.exists(), p.stderr.read().decode()[-2000:]
+    assert not (run / "metrics.json").exists(), "the run finished before it was killed"
+    assert torch.load(last, weights_only=True)["epoch"] < 4
+    args = reproduce_command(run, resume=True)
+    assert args[-2:] == [f"hydra.run.dir={run.resolve()}", "ckpt_path=last"]
+    assert set(run_overrides(run)) == set(RUN)
+    resumed = train_in_process(args[:-2] + ["ckpt_path=last"], run)
+    assert comparable(resumed) == comparable(uninterrupted)
+    assert reproduce_command(run, tmp_path / "copy")[-1] == f"hydra.run.dir={(tmp_path / 'copy').resolve()}"
+
+
+def test_checkpoint_writes_are_atomic(tmp_path):
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"epoch": 1}, path)
+    with pytest.raises(Exception):  # noqa: B017 - any failure while writing
+        io.save_checkpoint({"epoch": 2, "bad": lambda: 0}, path)
+    assert torch.load(path, weights_only=True) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_reproduce_needs_a_run_folder(tmp_path):
+    with pytest.raises(ASLError, match="not a run folder"):
+        run_overrides(tmp_path)
