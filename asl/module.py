@@ -70,6 +70,8 @@ class ASLClassifier(pl.LightningModule):
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.long))
         self.train_acc = MulticlassAccuracy(n, average="micro")
         self.val_acc = MulticlassAccuracy(n, average="micro")
+        self.val_acc_active = MulticlassAccuracy(n, average="micro")  # curriculum: images of active classes only
+        self.planned_steps: int | None = None  # the LR schedule's length when the trainer cannot know it (curriculum)
         self.val_f1 = MulticlassF1Score(n, average="macro")
         self.test_acc = MulticlassAccuracy(n, average="micro")
         self.test_acc_macro = MulticlassAccuracy(n, average="macro")
@@ -118,12 +120,17 @@ class ASLClassifier(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
+        """``val/*``: all classes, unmasked, like the test; ``val/acc_active``: the active classes' images, masked."""
         x, y = batch
-        logits = self.masked_logits(self(x))
+        logits = self(x)
         self.val_acc(logits, y)
         self.val_f1(logits, y)
-        self.log("val/loss", self.loss(logits, y))
+        active = self.active_mask[y]
+        if bool(active.any()):
+            self.val_acc_active(self.masked_logits(logits[active]), y[active])
+        self.log("val/loss", F.cross_entropy(logits, y, label_smoothing=self.label_smoothing))
         self.log("val/acc", self.val_acc, prog_bar=True)
+        self.log("val/acc_active", self.val_acc_active)
         self.log("val/f1_macro", self.val_f1)
 
     def test_step(self, batch, batch_idx: int) -> None:
@@ -187,7 +194,7 @@ class ASLClassifier(pl.LightningModule):
         kind = sched.pop("name", "none")
         if kind in (None, "none"):
             return opt
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        total = max(1, int(self.planned_steps or self.trainer.estimated_stepping_batches))
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
         warmup = int(sched.pop("warmup_epochs", 0) * steps_per_epoch)
         if kind == "cosine":

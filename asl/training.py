@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import asl
 from asl import ASLError
+from asl.curriculum import setup_curriculum
 from asl.data.datamodule import ASLDataModule
 from asl.module import ASLClassifier, confusion_figure
 
@@ -112,12 +113,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     skipped = dm.write_skipped(out / "skipped_files.csv")
 
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
+    curriculum_cb, plan = setup_curriculum(cfg, dm, module, trainer_kwargs)
+    callbacks.append(curriculum_cb)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out))
     ckpt_path = resolve_resume(cfg.get("ckpt_path"), out)
     start = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     fit_seconds = time.time() - start
+    images_seen = int(module.images_seen)  # test() below loads the best checkpoint, and its count
     if trainer.interrupted:
         raise ASLError(f"training was interrupted; resume with ckpt_path=last and hydra.run.dir={out}")
 
@@ -133,7 +137,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_val_acc": float(ckpt_cb.best_model_score) if best and ckpt_cb.best_model_score is not None else None,
         "best_checkpoint": best,
         "epochs": trainer.current_epoch,
-        "images_seen": int(module.images_seen),
+        "images_seen": images_seen,
+        "budget": {"unit": plan.unit, "epochs": plan.epochs, "epoch_images": plan.epoch_images},
+        "curriculum": plan.describe(dm.classes),
         "fit_seconds": round(fit_seconds, 1),
         "skipped_files": skipped,
         "split_sizes": {s: int((dm.splits == s).sum()) for s in ("train", "val", "test")},

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from asl import ASLError
+from asl.curriculum import repeat_to
 from asl.data import synthetic
 from asl.data.cache import ImageStore
 from asl.data.folder import ImageTable, discover, resolve_classes
@@ -110,6 +111,7 @@ class ASLDataModule(pl.LightningDataModule):
         self.seed = seed
         self.all_images_are = all_images_are  # e.g. "test": evaluate a whole folder, no split
         self.active_classes: list[int] = list(range(len(self.classes)))
+        self.epoch_images: int | None = None  # fixed training images per epoch (curriculum budgets); None = one pass
         self.table: ImageTable | None = None
 
     # -- data ------------------------------------------------------------------------------
@@ -234,10 +236,13 @@ class ASLDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("train", active_only=True), train=True)
+        ds = self.dataset("train", active_only=True)
+        if self.epoch_images and len(ds):  # as many images per epoch whatever classes are active (curriculum)
+            ds = repeat_to(ds, self.epoch_images, self.seed * 1000 + (self.trainer.current_epoch if self.trainer else 0))
+        return self._loader(ds, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("val", active_only=True), train=False)
+        return self._loader(self.dataset("val"), train=False)  # all classes: the module also scores the active ones
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("test"), train=False)
