@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,39 @@ import torch
 
 from asl import ASLError
 from asl.data.folder import IMAGE_EXTENSIONS, MASK_SUFFIX, load_image
-from asl.data.transforms import build_pipeline
-from asl.module import ASLClassifier
+from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_pipeline
+from asl.module import ASLClassifier, load_classifier
+
+#: Suffixes of the files ``asl-export`` writes (ONNX, TorchScript); anything else is a checkpoint.
+EXPORTED_SUFFIXES = (".onnx", ".pt")
+
+
+@dataclass
+class Predictor:
+    """A model as prediction needs it: classes, preprocessing, and a batch → logits function."""
+
+    class_names: list[str]
+    image_size: int
+    mean: list[float]
+    std: list[float]
+    run: Callable[[torch.Tensor], torch.Tensor]
+
+
+def predictor_of(module: ASLClassifier) -> Predictor:
+    hp = module.hparams
+    device = next(module.parameters()).device
+    return Predictor(list(module.class_names), int(hp.image_size), list(hp.mean or IMAGENET_MEAN), list(hp.std or IMAGENET_STD),
+                     lambda x: module(x.to(device)).float().cpu())
+
+
+def load_predictor(ckpt_path: str | Path, device: str = "cpu") -> Predictor:
+    """A checkpoint (``.ckpt``) or a file written by ``asl-export`` (``.onnx``, TorchScript ``.pt``)."""
+    if Path(ckpt_path).suffix in EXPORTED_SUFFIXES:
+        from asl.export import load_exported  # onnxruntime is only needed for exported files
+
+        run, meta = load_exported(ckpt_path)
+        return Predictor(meta["class_names"], meta["image_size"], meta["mean"], meta["std"], run)
+    return predictor_of(load_classifier(ckpt_path).to(device))
 
 
 def collect_inputs(inputs: str | Sequence[str]) -> list[Path]:
@@ -39,28 +71,27 @@ def collect_inputs(inputs: str | Sequence[str]) -> list[Path]:
 
 
 @torch.no_grad()
-def predict_files(module: ASLClassifier, paths: Sequence[Path], top_k: int = 3, batch_size: int = 64) -> list[dict[str, Any]]:
+def predict_files(model: Predictor | ASLClassifier, paths: Sequence[Path], top_k: int = 3, batch_size: int = 64) -> list[dict[str, Any]]:
     """One row per file: its top-k (letter, probability), or the reason it could not be read."""
-    hp = module.hparams
-    transform = build_pipeline([], hp.image_size, hp.mean, hp.std)
-    device = next(module.parameters()).device
+    model = predictor_of(model) if isinstance(model, ASLClassifier) else model
+    transform = build_pipeline([], model.image_size, model.mean, model.std)
     rows: list[dict[str, Any]] = []
-    k = min(top_k, len(module.class_names))
+    k = min(top_k, len(model.class_names))
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         tensors, ok = [], []
         for p in chunk:
             try:
-                tensors.append(transform(image=load_image(p, hp.image_size))["image"])
+                tensors.append(transform(image=load_image(p, model.image_size))["image"])
                 ok.append(p)
             except ASLError as e:
                 rows.append({"file": str(p), "error": str(e)})
         if not tensors:
             continue
-        probs = module(torch.stack(tensors).to(device)).softmax(-1).float().cpu().numpy()
+        probs = model.run(torch.stack(tensors)).float().softmax(-1).numpy()
         for p, pr in zip(ok, probs, strict=True):
             top = np.argsort(-pr)[:k]
-            rows.append({"file": str(p), "top": [(module.class_names[i], float(pr[i])) for i in top]})
+            rows.append({"file": str(p), "top": [(model.class_names[i], float(pr[i])) for i in top]})
     order = {str(p): i for i, p in enumerate(paths)}
     return sorted(rows, key=lambda r: order[r["file"]])
 

@@ -1,23 +1,21 @@
-"""``asl-predict ckpt_path=... inputs=<image | folder | glob>``: top-3 letters per photo, optional CSV."""
+"""``asl-predict ckpt_path=<.ckpt | .onnx | .pt> inputs=<image | folder | glob>``: top-3 letters per photo, optional CSV."""
 
 import hydra
 import torch
 from omegaconf import DictConfig, ListConfig
 
 from asl.cli import CONFIG_PATH, user_errors
-from asl.module import load_classifier
-from asl.prediction import collect_inputs, predict_files, write_csv
+from asl.prediction import collect_inputs, load_predictor, predict_files, write_csv
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    module = load_classifier(cfg.ckpt_path)
-    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
-        module = module.cuda()
+    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    model = load_predictor(cfg.ckpt_path, "cuda" if cuda else "cpu")  # exported files run on the CPU
     inputs = list(cfg.inputs) if isinstance(cfg.inputs, ListConfig) else str(cfg.inputs)
     paths = collect_inputs(inputs)
-    rows = predict_files(module, paths, cfg.top_k, cfg.batch_size)
+    rows = predict_files(model, paths, cfg.top_k, cfg.batch_size)
     for r in rows:
         if "error" in r:
             print(f"{r['file']}: ERROR {r['error']}")
