@@ -133,31 +133,37 @@ def markdown_table(rows: list[dict[str, Any]], metrics: Sequence[str]) -> str:
     return "\n".join([head, sep, *body])
 
 
-def read_curve(job_dir: Path) -> dict[str, np.ndarray]:
-    """Validation accuracy per validation step, with the images seen and wall time at that step, from ``tb/``."""
+def read_scalars(job_dir: Path) -> dict[str, dict[int, tuple[float, float]]]:
+    """Every scalar in a job's TensorBoard event files (``tb/``): tag → {step: (value, wall time)}."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    files = sorted((job_dir / "tb").rglob("events.out.tfevents.*")) if (job_dir / "tb").is_dir() else []
-    val, images = {}, {}
-    for f in files:
+    scalars: dict[str, dict[int, tuple[float, float]]] = {}
+    for f in sorted((job_dir / "tb").rglob("events.out.tfevents.*")) if (job_dir / "tb").is_dir() else []:
         acc = EventAccumulator(str(f), size_guidance={"scalars": 0})
         acc.Reload()
-        tags = acc.Tags().get("scalars", [])
-        if CURVE_TAG in tags:
-            val.update({e.step: (e.value, e.wall_time) for e in acc.Scalars(CURVE_TAG)})
-        if IMAGES_TAG in tags:
-            images.update({e.step: e.value for e in acc.Scalars(IMAGES_TAG)})
+        for tag in acc.Tags().get("scalars", []):
+            scalars.setdefault(tag, {}).update({e.step: (e.value, e.wall_time) for e in acc.Scalars(tag)})
+    return scalars
+
+
+def read_curve(job_dir: Path) -> dict[str, np.ndarray]:
+    """Validation accuracy per validation step, with the images seen and wall time (s) at that step."""
+    scalars = read_scalars(job_dir)
+    val = scalars.get(CURVE_TAG)
     if not val:
         return {}
+    images = {s: v for s, (v, _) in scalars.get(IMAGES_TAG, {}).items()}
+    images.update({s: v for s, (v, _) in scalars.get("progress/images_seen", {}).items()})  # exact, at validation
     steps = np.array(sorted(val))
-    acc_values = np.array([val[s][0] for s in steps])
     wall = np.array([val[s][1] for s in steps])
     if images:
         known = np.array(sorted(images))
         seen = np.interp(steps, known, [images[s] for s in known])  # images_seen is logged every few steps
     else:
         seen = steps.astype(float)
-    return {"step": steps, "val_acc": acc_values, "images_seen": seen, "wall_s": wall - wall[0]}
+    logged_wall = scalars.get("progress/wall_s", {})  # seconds since training started, at validation
+    wall_s = np.array([logged_wall[s][0] for s in steps]) if all(s in logged_wall for s in steps) else wall - wall[0]
+    return {"step": steps, "val_acc": np.array([val[s][0] for s in steps]), "images_seen": seen, "wall_s": wall_s}
 
 
 def curves_figure(jobs: list[Job]):

@@ -11,6 +11,7 @@ from torch.utils.tensorboard import SummaryWriter
 from asl import ASLError
 from asl.cli.compare import main
 from asl.compare import compare, metric_value
+from tests.conftest import REPO, TINY_TRAIN, run_cli
 
 
 def fake_multirun(root: Path, settings=("curriculum=none", "curriculum=five_then_all"), seeds=(0, 1)) -> Path:
@@ -80,3 +81,20 @@ def test_wrong_folder_is_one_line(tmp_path, capsys):
         compare([tmp_path / "missing"])
     with pytest.raises(ASLError, match="numeric keys there"):
         compare([fake_multirun(tmp_path / "mr")], ["test/nope"])
+
+
+@pytest.mark.slow
+def test_two_job_multirun_then_compare(tmp_path):
+    """asl-train -m over curriculum (budget=images) on tiny synthetic data, then asl-compare on the folder."""
+    mr = tmp_path / "mr"
+    r = run_cli("asl.cli.train", "-m", "experiment=curriculum_vs_all", "seed=0", *TINY_TRAIN,
+                f"hydra.sweep.dir={mr}", f"paths.log_dir={tmp_path}", cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    jobs = sorted(p.name for p in mr.iterdir() if p.is_dir())
+    assert [j.split(",")[0] for j in jobs] == ["0_curriculum=none", "1_curriculum=five_then_all"]
+    seen = [json.loads((mr / j / "metrics.json").read_text())["images_seen"] for j in jobs]
+    assert seen[0] == seen[1] > 0  # equal budgets of training images
+    result = compare([mr], ["test/acc", "images_seen"])
+    assert [row["setting"] for row in result["rows"]] == ["curriculum=five_then_all", "curriculum=none"]
+    assert all(len(j.curve["val_acc"]) == 2 for j in result["jobs"])  # 2 epochs, validated each
+    assert (mr / "compare.md").exists() and (mr / "compare.png").exists()
