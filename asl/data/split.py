@@ -2,7 +2,8 @@
 
 Deterministic from a seed. With ``group_by`` (a regex whose first group, or whole match, names a
 group such as a signer or a video) every image of a group lands in one split, across classes,
-so a test score measures unseen groups rather than near-copies of training images.
+so a test score measures unseen groups rather than near-copies of training images. With
+``dedupe`` each cluster of near-duplicate images (see :mod:`asl.audit`) does the same.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from asl import ASLError
 
@@ -103,3 +106,45 @@ def split_by_group(groups: Sequence[str], fractions=(0.5, 0.25, 0.25), seed: int
     if missing:
         raise ASLError(f"data.split.group_by: only {len(names)} group(s) {list(names)}; too few to fill {missing}. Use fewer splits or a finer group_by.")
     return out
+
+
+def merge_groups(*labelings: Sequence) -> np.ndarray:
+    """Join labelings (e.g. signer groups and near-duplicate clusters): images linked by any share an id."""
+    n = len(labelings[0])
+    rows, cols = [], []
+    for labeling in labelings:
+        _, first, inverse = np.unique(np.asarray(labeling), return_index=True, return_inverse=True)
+        rows.append(np.arange(n))
+        cols.append(first[inverse])  # link every image to the first image of its group
+    graph = coo_matrix((np.ones(n * len(labelings)), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def split_by_cluster(labels: Sequence[int], clusters: Sequence[int], classes: Sequence[str],
+                     fractions=(0.5, 0.25, 0.25), seed: int = 0) -> np.ndarray:
+    """Per class, whole near-duplicate clusters to splits (a cluster never straddles splits).
+
+    A cluster belongs to the class most of its images have; clusters are placed largest first
+    (random among equals) into the split furthest below its share of that class.
+    """
+    labels, clusters = np.asarray(labels), np.asarray(clusters)
+    ids, inverse, sizes = np.unique(clusters, return_inverse=True, return_counts=True)
+    owner = np.array([np.bincount(labels[inverse == k]).argmax() for k in range(len(ids))])
+    rng = np.random.default_rng(seed)
+    chosen = np.empty(len(ids), dtype=object)
+    for c, name in enumerate(classes):
+        mine = np.flatnonzero(owner == c)
+        mine = mine[rng.permutation(len(mine))]
+        mine = mine[np.argsort(-sizes[mine], kind="stable")]
+        target = np.asarray(fractions, dtype=float) * sizes[mine].sum()
+        filled = np.zeros(3)
+        for k in mine:
+            s = int(np.argmax((target - filled) / np.maximum(target, 1e-9)))
+            chosen[k], filled[s] = SPLITS[s], filled[s] + sizes[k]
+        missing = [s for s, f, n in zip(SPLITS, fractions, filled, strict=True) if f > 0 and n == 0]
+        if missing and len(mine):
+            raise ASLError(
+                f"class {name}: its {int(sizes[mine].sum())} images form only {len(mine)} near-duplicate cluster(s), "
+                f"too few to fill {missing}. Lower data.near_duplicate_distance or set data.split.dedupe=false."
+            )
+    return chosen[inverse]
