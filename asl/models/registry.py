@@ -15,15 +15,18 @@ import torch
 from torch import nn
 
 from asl import ASLError
+from asl.models.fusion import create_fusion
 from asl.models.heads import create_head
+from asl.models.landmark_mlp import create_landmark_mlp
 from asl.models.small_cnn import small_cnn_stages
 from asl.models.torchvision import load_torchvision, torchvision_names, torchvision_stages
 
 BACKBONES: dict[str, Callable[..., list[nn.Module]]] = {"small_cnn": small_cnn_stages}
+MODELS: dict[str, Callable[..., nn.Module]] = {"landmark_mlp": create_landmark_mlp, "fusion": create_fusion}
 
 
 def available_models() -> list[str]:
-    return sorted(BACKBONES) + torchvision_names()
+    return sorted(BACKBONES) + sorted(MODELS) + torchvision_names()
 
 
 class Classifier(nn.Module):
@@ -81,6 +84,9 @@ def create_model(
     **backbone_kwargs: Any,
 ) -> Classifier:
     """Build backbone ``name`` with a fresh ``head`` for ``num_classes``, stages frozen as asked."""
+    if name in MODELS:  # whole models with their own inputs (landmarks, image + landmarks)
+        return MODELS[name](num_classes=num_classes, pretrained=pretrained, weights_path=weights_path,
+                            trainable_stages=trainable_stages, input_size=input_size, **backbone_kwargs)
     if name in BACKBONES:
         if pretrained or weights_path:
             raise ASLError(f"model.pretrained/weights_path: {name} has no pretrained weights; train it from scratch")

@@ -1,0 +1,1 @@
+"""Find the hand first: MediaPipe detection (cached), hand crops, normalised landmark features."""

@@ -1,0 +1,99 @@
+"""Hand crops: the square box around a detected hand, and a decoded-image store of such crops.
+
+The store is an :class:`~asl.data.cache.ImageStore` whose cache folder sits under a directory
+named after the boxes' digest, so other crops (margin, detector settings) get other caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from asl import ASLError
+from asl.data.cache import ImageStore
+from asl.data.folder import load_image, load_mask
+
+
+def hand_box(result: dict[str, Any] | None, margin: float, aspect: float = 1.0) -> list[float] | None:
+    """The square crop around a detected hand, as [x0, y0, x1, y1] fractions of the photo.
+
+    ``margin`` widens the landmarks' box by that fraction of its longer side on every side;
+    ``aspect`` is the photo's width / height, so the box is square in pixels. The box may reach
+    outside the photo (the crop pads with the edge pixels).
+    """
+    if result is None:
+        return None
+    x0, y0, x1, y1 = result["box"]
+    w, h = (x1 - x0) * aspect, y1 - y0  # in units of the photo's height
+    side = max(w, h) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return [cx - side / aspect / 2, cy - side / 2, cx + side / aspect / 2, cy + side / 2]
+
+
+def crop(image: np.ndarray, box: Sequence[float] | None, size: int | None = None, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """Cut ``box`` (fractions, may exceed the photo) out of ``image``; resize to ``size`` if given."""
+    if box is None:
+        out = image
+    else:
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = (int(round(v)) for v in (box[0] * w, box[1] * h, box[2] * w, box[3] * h))
+        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+        pads = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
+        if any(pads):
+            image = cv2.copyMakeBorder(image, *pads, border)
+            x0, x1, y0, y1 = x0 + pads[2], x1 + pads[2], y0 + pads[0], y1 + pads[0]
+        out = image[y0:y1, x0:x1]
+    if size and out.shape[:2] != (size, size):
+        interp = cv2.INTER_AREA if min(out.shape[:2]) > size else cv2.INTER_LINEAR
+        out = cv2.resize(out, (size, size), interpolation=interp)
+    return np.ascontiguousarray(out)
+
+
+def crop_hand(image: np.ndarray, result: dict[str, Any] | None, margin: float, size: int | None = None) -> np.ndarray:
+    """The hand crop of a full photo (the whole photo when no hand was found)."""
+    h, w = image.shape[:2]
+    return crop(image, hand_box(result, margin, w / h), size)
+
+
+class HandCropStore(ImageStore):
+    """Like ImageStore, but each photo is first cut to its hand (no hand: the whole photo)."""
+
+    def __init__(self, paths: Sequence[Path], size: int, results: Sequence[dict[str, Any] | None], margin: float,
+                 mask_paths=None, cache_dir: str | os.PathLike | None = None, **kwargs: Any):
+        self.results, self.margin = list(results), float(margin)
+        if cache_dir is not None:  # the crops are part of the cache key
+            key = json.dumps([self.margin, [r and r["box"] for r in self.results]])
+            cache_dir = Path(cache_dir).expanduser() / f"handcrop-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+        super().__init__(paths, size, mask_paths, cache_dir, **kwargs)
+
+    def _crop_mask(self, i: int) -> np.ndarray | None:
+        m = self.mask_paths[i] if self.mask_paths else None
+        return crop_hand(load_mask(m), self.results[i], self.margin, self.size) if m is not None else None
+
+    def _try(self, i: int):
+        try:
+            img = crop_hand(load_image(self.paths[i]), self.results[i], self.margin, self.size)
+            mask = self._crop_mask(i)
+            if self.mask_from is not None:
+                mask = self.mask_from(img)
+            return img, mask, None
+        except ASLError as e:
+            return None, None, str(e)
+
+    def image(self, i: int) -> np.ndarray:
+        if self.folder is None:
+            return crop_hand(load_image(self.paths[i]), self.results[i], self.margin, self.size)
+        return super().image(i)
+
+    def mask(self, i: int) -> np.ndarray | None:
+        if self.folder is None and self.has_masks:
+            mask = self._try(i)[1]
+            return mask if mask is not None else np.full((self.size, self.size), 255, np.uint8)
+        return super().mask(i)

@@ -1,0 +1,235 @@
+"""Find the hand: MediaPipe's hand-landmark model, run once per photo and cached per file.
+
+A result is a plain dict: ``landmarks`` (21 × [x, y, z], x and y as fractions of the original
+photo), ``handedness`` ("Left"/"Right"), ``score`` and ``box`` ([x0, y0, x1, y1], fractions of
+the photo, the landmarks' bounding box); ``None`` means no hand was found.
+
+The cache (``<cache_dir>/hands-<settings digest>.json``) maps each file to its size, mtime and
+result, so a changed photo is detected again and other settings get their own cache file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from asl import ASLError
+from asl.data.folder import load_image
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+INSTALL_HINT = "pip install -e '.[hands]'"
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "padding": 0.25,  # black border added on each side, as a fraction of the longer side
+    "min_confidence": 0.3,  # MediaPipe min_detection_confidence
+    "model_complexity": 1,  # 0 (lite) or 1 (full) landmark model
+    "retry": ["mirror", "upscale"],  # tried in order when the plain image gives no hand
+    "max_side": 512,  # photos are shrunk to at most this side before detection (speed)
+}
+RETRIES = ("mirror", "upscale")
+
+Result = dict[str, Any] | None
+Detector = Callable[[np.ndarray], Result]
+
+
+def check_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults filled in and values checked; raises ASLError naming the bad ``hands.*`` key."""
+    s = {**DEFAULT_SETTINGS, **(settings or {})}
+    unknown = sorted(set(s) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise ASLError(f"hands: unknown detector option(s) {unknown}; known: {sorted(DEFAULT_SETTINGS)}")
+    if not 0 <= float(s["padding"]) <= 1:
+        raise ASLError(f"hands.padding must be in [0, 1], got {s['padding']}")
+    if not 0 <= float(s["min_confidence"]) <= 1:
+        raise ASLError(f"hands.min_confidence must be in [0, 1], got {s['min_confidence']}")
+    if s["model_complexity"] not in (0, 1):
+        raise ASLError(f"hands.model_complexity must be 0 or 1, got {s['model_complexity']}")
+    s["retry"] = list(s["retry"] or [])
+    bad = [r for r in s["retry"] if r not in RETRIES]
+    if bad:
+        raise ASLError(f"hands.retry: unknown retries {bad}; choose from {list(RETRIES)}")
+    return s
+
+
+def require_mediapipe():
+    """The ``mediapipe.solutions.hands`` module, or an ASLError saying how to install it."""
+    try:
+        import mediapipe as mp  # noqa: PLC0415  (optional dependency)
+        return mp.solutions.hands
+    except ImportError:
+        raise ASLError(f"hand detection needs mediapipe, which is not installed: run {INSTALL_HINT}") from None
+
+
+class MediaPipeDetector:
+    """RGB uint8 photo → result dict (see module docstring) or None, with padding and retries."""
+
+    def __init__(self, settings: dict[str, Any] | None = None):
+        self.settings = check_settings(settings)
+        hands = require_mediapipe()
+        self._hands = hands.Hands(static_image_mode=True, max_num_hands=1,
+                                  model_complexity=int(self.settings["model_complexity"]),
+                                  min_detection_confidence=float(self.settings["min_confidence"]))
+
+    def close(self) -> None:
+        self._hands.close()
+
+    def _run(self, rgb: np.ndarray) -> Result:
+        h, w = rgb.shape[:2]
+        pad = int(round(float(self.settings["padding"]) * max(h, w)))
+        img = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)) if pad else rgb
+        out = self._hands.process(np.ascontiguousarray(img))
+        if not out.multi_hand_landmarks:
+            return None
+        H, W = img.shape[:2]
+        lm = np.array([[p.x, p.y, p.z] for p in out.multi_hand_landmarks[0].landmark], dtype=np.float64)
+        lm[:, 0] = (lm[:, 0] * W - pad) / w  # back to fractions of the unpadded photo
+        lm[:, 1] = (lm[:, 1] * H - pad) / h
+        cls = out.multi_handedness[0].classification[0]
+        return {"landmarks": lm.round(5).tolist(), "handedness": cls.label, "score": round(float(cls.score), 4)}
+
+    def __call__(self, rgb: np.ndarray) -> Result:
+        side = max(rgb.shape[:2])
+        limit = int(self.settings["max_side"])
+        if side > limit:
+            f = limit / side
+            rgb = cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
+        res = self._run(rgb)
+        for retry in self.settings["retry"]:
+            if res is not None:
+                break
+            if retry == "mirror":
+                res = self._run(rgb[:, ::-1])
+                if res is not None:  # undo the flip: x mirrors back, and so does the hand
+                    lm = np.asarray(res["landmarks"])
+                    lm[:, 0] = 1 - lm[:, 0]
+                    res["landmarks"] = lm.round(5).tolist()
+                    res["handedness"] = {"Left": "Right", "Right": "Left"}.get(res["handedness"], res["handedness"])
+            elif retry == "upscale":
+                res = self._run(cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
+        if res is not None:
+            lm = np.asarray(res["landmarks"])
+            res["box"] = [round(float(v), 5) for v in (*lm[:, :2].min(0), *lm[:, :2].max(0))]
+        return res
+
+
+def settings_digest(settings: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps([CACHE_VERSION, settings], sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cache_file(cache_dir: str | os.PathLike, settings: dict[str, Any]) -> Path:
+    return Path(cache_dir).expanduser() / f"hands-{settings_digest(settings)}.json"
+
+
+def _stamp(p: Path) -> list[int]:
+    st = os.stat(p)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _save(path: Path, settings: dict[str, Any], entries: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"version": CACHE_VERSION, "settings": settings, "files": entries}))
+    tmp.replace(path)
+
+
+def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | None = None,
+                 cache_dir: str | os.PathLike | None = ".cache/asl", detector: Detector | None = None,
+                 progress: bool = True) -> list[Result]:
+    """One result per path, from the cache where the file (path, size, mtime) is unchanged.
+
+    ``detector`` replaces MediaPipe (tests inject a stub); it is only built when a file misses
+    the cache, so cached runs need no mediapipe.
+    """
+    settings = check_settings(settings)
+    paths = [Path(p).expanduser().resolve() for p in paths]
+    cpath = cache_file(cache_dir, settings) if cache_dir is not None else None
+    entries: dict[str, Any] = {}
+    if cpath is not None and cpath.exists():
+        try:
+            entries = json.loads(cpath.read_text())["files"]
+        except (ValueError, KeyError):
+            log.warning("%s: unreadable hand cache, detecting again", cpath)
+    stamps = [_stamp(p) for p in paths]
+    todo = [i for i, p in enumerate(paths) if entries.get(str(p), {}).get("stamp") != stamps[i]]
+    if todo:
+        own = detector is None
+        if own:
+            detector = MediaPipeDetector(settings)
+        log.info("Detecting hands in %d of %d image(s) (%d cached)", len(todo), len(paths), len(paths) - len(todo))
+        try:
+            for n, i in enumerate(tqdm(todo, desc="Detecting hands", disable=not progress), 1):
+                try:
+                    res = detector(load_image(paths[i]))
+                except ASLError:
+                    res = None  # unreadable files are reported by the image loader
+                entries[str(paths[i])] = {"stamp": stamps[i], "result": res}
+                if cpath is not None and n % 500 == 0:
+                    _save(cpath, settings, entries)  # keep progress if interrupted
+        finally:
+            if own:
+                detector.close()
+        if cpath is not None:
+            _save(cpath, settings, entries)
+    return [entries[str(p)]["result"] for p in paths]
+
+
+def detection_rates(results: Sequence[Result], labels: Sequence[int], classes: Sequence[str]) -> dict[str, float]:
+    """Share of images with a detected hand, per class and ``all``."""
+    found = np.array([r is not None for r in results], dtype=float)
+    labels = np.asarray(labels)
+    rates = {c: float(found[labels == k].mean()) if (labels == k).any() else float("nan") for k, c in enumerate(classes)}
+    rates["all"] = float(found.mean()) if len(found) else float("nan")
+    return rates
+
+
+def write_rates(rates: dict[str, float], counts: dict[str, int], path: str | os.PathLike) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["class", "images", "detection_rate"])
+        for c, r in rates.items():
+            w.writerow([c, counts.get(c, 0), f"{r:.4f}"])
+
+
+SOURCES = ("auto", "keypoints", "detector")
+
+
+def keypoint_results(root: str | os.PathLike, relative: Sequence[str]) -> list[Result]:
+    """Results from a set's own ``keypoints.csv`` (the synthetic set's ground truth), no detector."""
+    from asl.data.synthetic import read_keypoints  # noqa: PLC0415
+
+    table = read_keypoints(root)
+    out: list[Result] = []
+    for name in relative:
+        kp = table.get(name)
+        if kp is None:
+            out.append(None)
+            continue
+        out.append({"landmarks": kp.tolist(), "handedness": None, "score": 1.0,
+                    "box": [float(v) for v in (*kp[:, :2].min(0), *kp[:, :2].max(0))]})
+    return out
+
+
+def hand_results(root: str | os.PathLike, paths: Sequence[Path], relative: Sequence[str], source: str = "auto",
+                 settings: dict[str, Any] | None = None, cache_dir: str | os.PathLike | None = ".cache/asl",
+                 detector: Detector | None = None) -> list[Result]:
+    """Each image's hand: from ``root/keypoints.csv`` (``keypoints``; ``auto`` when the file
+    exists) or from the (cached) detector."""
+    if source not in SOURCES:
+        raise ASLError(f"data.hands.source: {source!r} is not one of {SOURCES}")
+    has_keypoints = (Path(root) / "keypoints.csv").exists()
+    if source == "keypoints" and not has_keypoints:
+        raise ASLError(f"data.hands.source=keypoints: {root}/keypoints.csv does not exist; use source=detector")
+    if source == "keypoints" or (source == "auto" and has_keypoints):
+        return keypoint_results(root, relative)
+    return detect_files(paths, settings, cache_dir if cache_dir is not None else ".cache/asl", detector)

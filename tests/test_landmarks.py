@@ -1,0 +1,88 @@
+"""Landmark features, augmentation and the landmark/fusion models, on the synthetic set's keypoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from asl.cli import CONFIG_PATH
+from asl.data import synthetic
+from asl.hands.features import INPUT_DIM, augment, encode, feature_dim, features, normalise, present
+from asl.models import create_model
+from asl.module import load_classifier
+from asl.training import train
+
+
+@pytest.fixture(scope="module")
+def rows(tiny_synthetic) -> torch.Tensor:
+    kp = synthetic.read_keypoints(tiny_synthetic)
+    return torch.from_numpy(np.stack([encode(kp[n], "Right") for n in sorted(kp)]))
+
+
+def _move(x: torch.Tensor, shift=(0.1, -0.2), scale=1.0, mirror=False) -> torch.Tensor:
+    lm = x[:, :-1].reshape(-1, 21, 3).clone()
+    if mirror:
+        lm[..., 0] = 1 - lm[..., 0]
+    lm[..., :2] = lm[..., :2] * scale + torch.tensor(shift)
+    lm[..., 2] = lm[..., 2] * scale
+    hand = -x[:, -1:] if mirror else x[:, -1:]
+    return torch.cat([lm.flatten(1), hand], 1)
+
+
+def test_features_ignore_position_and_size_and_mirror_left_hands(rows):
+    f = features(rows)
+    assert f.shape == (len(rows), feature_dim())
+    assert torch.allclose(features(_move(rows, scale=0.5)), f, atol=1e-4)
+    assert torch.allclose(features(_move(rows, shift=(0.3, 0.3), scale=1.7)), f, atol=1e-4)
+    # A mirrored photo of a left hand looks like the right hand once mirrored back.
+    assert torch.allclose(features(_move(rows, mirror=True)), f, atol=1e-4)
+    assert torch.allclose(features(_move(rows, mirror=True), mirror="geometry"), features(rows, mirror="geometry"), atol=1e-4)
+    assert not torch.allclose(features(_move(rows, mirror=True), mirror="none"), features(rows, mirror="none"), atol=1e-3)
+    lm = normalise(rows)
+    assert torch.allclose(lm[:, 0], torch.zeros(3))  # wrist at the origin
+    assert torch.allclose(lm[:, 9, :2].norm(dim=1), torch.ones(len(rows)))  # palm size 1
+
+
+def test_no_hand_rows_stay_zero_and_augmentation_changes_only_hands(rows):
+    x = torch.cat([rows[:4], torch.zeros(2, INPUT_DIM)])
+    assert present(x).tolist() == [True] * 4 + [False] * 2
+    assert torch.all(features(x)[4:] == 0)
+    g = torch.Generator().manual_seed(0)
+    a = augment(x, rotate=10, scale=0.1, jitter=0.01, finger_length=0.1, generator=g)
+    assert torch.all(a[4:] == 0) and not torch.allclose(a[:4], x[:4])
+    assert torch.allclose(augment(x), x)  # all amounts zero → unchanged
+    # Wrist stays put under rotation and scale (no jitter, no finger changes).
+    b = augment(x[:4], rotate=30, scale=0.2, generator=g)
+    assert torch.allclose(b[:, :3], x[:4, :3], atol=1e-5)
+
+
+def test_fusion_falls_back_to_the_image_branch_without_a_hand():
+    net = create_model(name="fusion", num_classes=5, input_size=32, image={"name": "small_cnn", "widths": [4, 4, 8, 8, 8]},
+                       landmarks={"hidden": [16]}).eval()
+    images, lm = torch.rand(3, 3, 32, 32), torch.zeros(3, INPUT_DIM)
+    lm[0, :-1] = torch.rand(63)
+    out = net((images, lm))
+    image_only = net.image(images).log_softmax(-1)
+    assert torch.allclose(out[1:], image_only[1:]) and not torch.allclose(out[0], image_only[0])
+
+
+@pytest.mark.slow
+def test_landmark_mlp_and_fusion_train_with_the_same_module(tmp_path):
+    """Synthetic keypoints (no detector): the landmark MLP learns, checkpoints rebuild, fusion trains on crops."""
+    base = ["data.synthetic.per_class=12", "data.synthetic.image_size=32", "logger=none", "callbacks.lr_monitor=null",
+            "trainer.num_workers=0", "data.audit=false"]
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose("train", overrides=[*base, "model=landmark_mlp", "trainer.max_epochs=25", f"paths.output_dir={tmp_path}/lm"])
+        metrics = train(cfg)
+        assert metrics["test/acc"] > 0.5  # chance is 1/24
+        module = load_classifier(metrics["best_checkpoint"])
+        assert module.hparams.hands["inputs"] == "landmarks"
+        cfg = compose("train", overrides=[*base, "model=fusion", "model.input_size=32", "data.hand_crop=true",
+                                          "model.image.widths=[8,8,16,16,16]", "trainer.max_epochs=2",
+                                          f"model.from_checkpoints.landmarks={metrics['best_checkpoint']}",
+                                          f"paths.output_dir={tmp_path}/fusion"])
+        fused = train(cfg)
+    assert fused["test/acc"] > 0.3
+    assert load_classifier(fused["best_checkpoint"]).hparams.hands["hand_crop"] is True
