@@ -47,8 +47,12 @@ def datamodule_for(module: ASLClassifier, ckpt_path: str | Path, root: str | Non
 
 def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | Path | None = None,
              batch_size: int = 256, num_workers: int = 2, cache: bool = True, cache_dir: str = ".cache/asl",
-             unknown_folders: str = "error", accelerator: str = "auto") -> dict[str, Any]:
-    """Test metrics (accuracy, macro-F1, per-class accuracy, confusion matrix) written to ``output_dir``."""
+             unknown_folders: str = "error", accelerator: str = "auto", hand_share: bool = True) -> dict[str, Any]:
+    """Test metrics (accuracy, macro-F1, per-class accuracy, confusion matrix) written to ``output_dir``.
+
+    With ``hand_share`` and data with hand masks, also ``background_reliance``: the share of the
+    Grad-CAM mass inside the hand (see :mod:`asl.explain`).
+    """
     module = load_classifier(ckpt_path)
     dm = datamodule_for(module, ckpt_path, root, batch_size, num_workers, cache, cache_dir, unknown_folders)
     dm.setup("test")
@@ -64,6 +68,10 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     results = dict(module.test_results)
     results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
                    skipped_files=len(dm.table.skipped))
+    if hand_share and dm.store.has_masks:
+        from asl.explain import background_reliance  # grad-cam is needed only for data with masks
+
+        results["background_reliance"] = background_reliance(module, dm, batch_size)
     save_confusion_png(results, module.class_names, out / "confusion_matrix.png")
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     dm.write_skipped(out / "skipped_files.csv")

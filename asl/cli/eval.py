@@ -11,12 +11,16 @@ from asl.evaluation import evaluate
 @user_errors
 def main(cfg: DictConfig) -> None:
     r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, cfg.data.batch_size, cfg.data.num_workers,
-                 cfg.data.cache, cfg.paths.cache_dir, cfg.data.unknown_folders, cfg.accelerator)
+                 cfg.data.cache, cfg.paths.cache_dir, cfg.data.unknown_folders, cfg.accelerator,
+                 cfg.hand_share)
     worst = sorted(((a, c) for c, a in r["per_class_acc"].items() if a is not None))[:5]
+    share = r.get("background_reliance")
     print(
         f"\n{r['data']}: {r['num_images']} images\n"
         f"  accuracy {r['test/acc']:.4f}   macro-accuracy {r['test/acc_macro']:.4f}   macro-F1 {r['test/f1_macro']:.4f}\n"
         f"  weakest letters: {', '.join(f'{c} {a:.2f}' for a, c in worst)}\n"
+        + (f"  hand share of Grad-CAM mass {share['hand_share']:.3f} (hands cover {share['hand_area']:.3f} of the image)\n"
+           if share and share["hand_share"] is not None else "") +
         f"written to {r['output_dir']} (metrics.json, confusion_matrix.png)"
     )
 
