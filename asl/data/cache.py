@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 
 
-def cache_key(paths: Sequence[Path], size: int, mask_paths: Sequence[Path | None] | None = None) -> str:
+def cache_key(paths: Sequence[Path], size: int, mask_paths: Sequence[Path | None] | None = None,
+              mask_tag: str = "") -> str:
     """A digest of what the cached pixels depend on: files (path, size, mtime), masks and image size."""
-    h = hashlib.sha1(f"v{CACHE_VERSION}:{size}".encode())
+    h = hashlib.sha1(f"v{CACHE_VERSION}:{size}:{mask_tag}".encode())
     for p in paths:
         st = os.stat(p)
         h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -41,19 +42,23 @@ class ImageStore:
     """RGB uint8 images (and optional 0/255 masks) of one size, from the cache or decoded on demand.
 
     ``unreadable`` maps the index of each file that could not be decoded to the reason; callers
-    drop those images (see :meth:`asl.data.folder.ImageTable.drop`).
+    drop those images (see :meth:`asl.data.folder.ImageTable.drop`). ``mask_from`` computes a
+    mask from each decoded image instead of reading mask files (``mask_tag`` names it in the
+    cache key; see :mod:`asl.data.masks`).
     """
 
     def __init__(self, paths: Sequence[Path], size: int, mask_paths: Sequence[Path | None] | None = None,
-                 cache_dir: str | os.PathLike | None = None, workers: int = 4):
+                 cache_dir: str | os.PathLike | None = None, workers: int = 4,
+                 mask_from: Callable[[np.ndarray], np.ndarray] | None = None, mask_tag: str = ""):
         self.paths = list(paths)
         self.size = size
         self.mask_paths = list(mask_paths) if mask_paths is not None and any(m is not None for m in mask_paths) else None
+        self.mask_from = mask_from
         self.unreadable: dict[int, str] = {}
         self.folder: Path | None = None
         self._images = self._masks = None
         if cache_dir is not None:
-            key = cache_key(self.paths, size, self.mask_paths)
+            key = cache_key(self.paths, size, self.mask_paths, mask_tag)
             self.folder = Path(cache_dir).expanduser() / f"images-{size}px-{len(self.paths)}-{key}"
             self._build(workers)
         else:
@@ -61,7 +66,7 @@ class ImageStore:
 
     @property
     def has_masks(self) -> bool:
-        return self.mask_paths is not None
+        return self.mask_paths is not None or self.mask_from is not None
 
     # -- building -------------------------------------------------------------------------
     def _try(self, i: int) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
@@ -69,6 +74,8 @@ class ImageStore:
             img = load_image(self.paths[i], self.size)
             m = self.mask_paths[i] if self.mask_paths else None
             mask = load_mask(m, self.size) if m is not None else None
+            if self.mask_from is not None:
+                mask = self.mask_from(img)
             return img, mask, None
         except ASLError as e:
             return None, None, str(e)
@@ -131,6 +138,8 @@ class ImageStore:
         if not self.has_masks:
             return None
         if self.folder is None:
+            if self.mask_from is not None:
+                return self.mask_from(self.image(i))
             m = self.mask_paths[i]
             return load_mask(m, self.size) if m is not None else np.full((self.size, self.size), 255, np.uint8)
         if self._masks is None:
