@@ -1,0 +1,148 @@
+"""Hand detection cache, crops, no_hand policies and predict-time drawing, with a stub detector
+(MediaPipe does not see hands in random test images); one real-MediaPipe test on ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from asl import ASLError
+from asl.cli import CONFIG_PATH
+from asl.data.datamodule import ASLDataModule
+from asl.hands import detect
+from asl.hands.crop import crop, crop_hand, hand_box
+from asl.hands.draw import draw_hand
+
+from .conftest import SHARED_DATA, make_photo_folder
+
+
+def _hand(x0=0.25, y0=0.25, x1=0.5, y1=0.75) -> dict:
+    lm = np.zeros((21, 3))
+    lm[:, 0] = np.linspace(x0, x1, 21)
+    lm[:, 1] = np.linspace(y1, y0, 21)
+    return {"landmarks": lm.tolist(), "handedness": "Right", "score": 0.9, "box": [x0, y0, x1, y1]}
+
+
+class StubDetector:
+    """Finds a hand in every photo whose top-left pixel is not black; counts its calls."""
+
+    calls = 0
+
+    def __init__(self, settings=None):
+        self.settings = settings
+
+    def __call__(self, rgb):
+        StubDetector.calls += 1
+        return None if rgb[0, 0].sum() == 0 else _hand()
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def stub(monkeypatch):
+    monkeypatch.setattr(detect, "MediaPipeDetector", StubDetector)
+    StubDetector.calls = 0
+    return StubDetector
+
+
+@pytest.fixture
+def photos(tmp_path):
+    root = make_photo_folder(tmp_path / "photos", letters="ABC", per_class=4, size=40)
+    img = np.asarray(Image.open(root / "A" / "img0.png")).copy()
+    img[0, 0] = 0  # the stub finds no hand here
+    Image.fromarray(img).save(root / "A" / "img0.png")
+    return root
+
+
+def test_cache_hits_misses_and_invalidation(photos, tmp_path, stub):
+    paths = sorted(photos.rglob("*.png"))
+    cache = tmp_path / "cache"
+    first = detect.detect_files(paths, cache_dir=cache, progress=False)
+    assert stub.calls == len(paths) and first[0] is None and all(r is not None for r in first[1:])
+    assert detect.detect_files(paths, cache_dir=cache, progress=False) == first and stub.calls == len(paths)  # all hits
+    st = os.stat(paths[1])
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a changed file is detected again
+    detect.detect_files(paths, cache_dir=cache, progress=False)
+    assert stub.calls == len(paths) + 1
+    detect.detect_files(paths, {"padding": 0.1}, cache_dir=cache, progress=False)  # other settings: own cache
+    assert stub.calls == 2 * len(paths) + 1
+    saved = json.loads(detect.cache_file(cache, detect.check_settings({"padding": 0.1})).read_text())
+    assert saved["settings"]["padding"] == 0.1 and len(saved["files"]) == len(paths)
+    with pytest.raises(ASLError, match="hands.retry"):
+        detect.check_settings({"retry": ["sideways"]})
+
+
+def test_missing_mediapipe_names_the_install_command(monkeypatch, photos, tmp_path):
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
+    with pytest.raises(ASLError, match=r"pip install -e '\.\[hands\]'"):
+        detect.detect_files(sorted(photos.rglob("*.png")), cache_dir=tmp_path / "c", progress=False)
+
+
+def test_crop_box_is_square_in_pixels_and_pads_outside_the_photo():
+    box = hand_box(_hand(), margin=0.0, aspect=2.0)  # a 2:1 photo: 0.25 wide = 0.5 high in pixels
+    w_px, h_px = (box[2] - box[0]) * 200, (box[3] - box[1]) * 100
+    assert w_px == pytest.approx(h_px) == pytest.approx(50)
+    assert hand_box(None, 0.2) is None
+    img = np.full((100, 100, 3), 7, np.uint8)
+    out = crop(img, [-0.5, -0.5, 0.5, 0.5])  # three quarters outside: padded, not shrunk
+    assert out.shape == (100, 100, 3) and (out == 7).all()
+    assert crop_hand(img, None, 0.2, 32).shape == (32, 32, 3)  # no hand: the whole photo, resized
+    drawn = draw_hand(img, _hand(), label="A 0.9")
+    assert drawn.shape == img.shape and (drawn != img).any() and (img == 7).all()
+
+
+@pytest.mark.parametrize("policy", ["keep", "drop", "fail"])
+def test_no_hand_policies(photos, tmp_path, stub, policy):
+    dm = ASLDataModule(root=str(photos), classes="ABC", image_size=16, hand_crop=True, no_hand=policy,
+                       cache_dir=str(tmp_path / "cache"), split={"fractions": [0.5, 0.25, 0.25]}, audit=False)
+    if policy == "fail":
+        with pytest.raises(ASLError, match="no_hand=fail.*A/img0.png"):
+            dm.setup()
+        return
+    dm.setup()
+    skipped = dm.write_skipped(tmp_path / "skipped.csv")
+    assert len(dm.labels) == (12 if policy == "keep" else 11)
+    assert skipped == (0 if policy == "keep" else 1)
+    if policy == "drop":
+        assert "A/img0.png" in (tmp_path / "skipped.csv").read_text()
+    # The crop is part of the decoded-image cache key: the crop folder differs from a plain run's.
+    assert "handcrop-" in str(dm.store.folder)
+    image = dm.store.image(1)
+    assert image.shape == (16, 16, 3)
+
+
+def test_landmark_model_predicts_and_draws_with_the_detector(photos, tmp_path, stub):
+    from asl.training import train
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose("train", overrides=["data=folder", f"data.root={photos}", "data.classes=ABC", "model=landmark_mlp",
+                                          "data.no_hand=drop", "trainer.max_epochs=1", "logger=none",
+                                          "callbacks.lr_monitor=null", "data.audit=false", "trainer.num_workers=0",
+                                          f"paths.output_dir={tmp_path}/run", f"paths.cache_dir={tmp_path}/cache"])
+        metrics = train(cfg)
+    assert metrics["skipped_files"] == 1
+    from asl.module import load_classifier
+    from asl.prediction import predict_files
+    paths = sorted(photos.rglob("*.png"))[:3]
+    rows = predict_files(load_classifier(metrics["best_checkpoint"]), paths, top_k=2,
+                         cache_dir=tmp_path / "cache", draw_dir=tmp_path / "drawn")
+    assert [r["hand"] for r in rows] == [False, True, True]
+    assert all(len(r["top"]) == 2 for r in rows) and len(list((tmp_path / "drawn").glob("*.png"))) == 3
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "asl_massey_black" / "A").is_dir(), reason="../shared/data not present")
+def test_real_mediapipe_finds_hands_in_massey_photos(tmp_path):
+    paths = sorted((SHARED_DATA / "asl_massey_black" / "B").iterdir())[:2]
+    results = detect.detect_files(paths, cache_dir=tmp_path, progress=False)
+    assert all(r is not None for r in results)
+    for r in results:
+        assert len(r["landmarks"]) == 21 and r["handedness"] in ("Left", "Right")
+        x0, y0, x1, y1 = r["box"]
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
