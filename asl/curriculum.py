@@ -162,13 +162,16 @@ class CurriculumCallback(pl.Callback):
         self.plan, self.dm = plan, datamodule
         self.start = time.time()
 
-    def apply(self, pl_module: pl.LightningModule, epoch: int) -> None:
+    def apply(self, pl_module: pl.LightningModule, epoch: int) -> bool:
+        """Activate epoch ``epoch``'s classes; True when the datamodule's classes changed."""
         classes = self.plan.active_at(epoch)
-        if classes != self.dm.active_classes or not bool(pl_module.active_mask.sum() == len(classes)):
-            self.dm.set_active_classes(classes)
-            pl_module.set_active_classes(classes)
-            log.info("epoch %d: curriculum stage %d, %d active classes: %s", epoch, self.plan.stage_at(epoch),
-                     len(classes), "".join(self.dm.classes[c] for c in classes))
+        pl_module.set_active_classes(classes)
+        if classes == self.dm.active_classes:
+            return False
+        self.dm.set_active_classes(classes)
+        log.info("epoch %d: curriculum stage %d, %d active classes: %s", epoch, self.plan.stage_at(epoch),
+                 len(classes), "".join(self.dm.classes[c] for c in classes))
+        return True
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
@@ -176,7 +179,8 @@ class CurriculumCallback(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = time.time()
-        self.apply(pl_module, trainer.current_epoch)  # a resumed run continues in its stage
+        if self.apply(pl_module, trainer.current_epoch):  # resumed in a later stage: its loader was built too early
+            trainer.fit_loop._last_train_dl_reload_epoch = float("-inf")  # (private) rebuild it before the first epoch
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
