@@ -77,3 +77,44 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     dm.write_skipped(out / "skipped_files.csv")
     results["output_dir"] = str(out)
     return results
+
+
+def background_shift(ckpt_path: str | Path, families: list[str] | None = None, batch_size: int = 256,
+                     num_workers: int = 2, cache: bool = True, cache_dir: str = ".cache/asl",
+                     accelerator: str = "auto", seed: int = 0) -> dict[str, Any]:
+    """The run's test images as they are, then with their backgrounds swapped for held-out families.
+
+    The hand stays where it is; only the backdrop changes, so the accuracy drop measures how much
+    the model still reads the background. ``families`` defaults to the run's
+    ``data.background.holdout`` (for a run without background randomisation: every family it never
+    saw, i.e. all of them). Masks come from the run's ``data.masks`` setting.
+    """
+    from asl.data.backgrounds import FAMILIES  # imported here: only this report needs it
+
+    run = run_dir_of(ckpt_path)
+    if run is None:
+        raise ASLError(f"{ckpt_path}: background_shift needs the run folder (.hydra/config.yaml, splits.csv) around it")
+    data = OmegaConf.to_container(OmegaConf.load(run / ".hydra" / "config.yaml").data, resolve=False)
+    bg = data.get("background") or {}
+    families = list(families or bg.get("holdout") or ([] if bg else FAMILIES))
+    if not families:
+        raise ASLError("background_shift: the run held out no background family (data.background.holdout: []); "
+                       "name some with shift_families=[stripes, ...]")
+    spec = {"_target_": "asl.data.backgrounds.BackgroundComposite", "families": families, "scale": None,
+            "feather": bg.get("feather", 1.0)}
+    module = load_classifier(ckpt_path)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                         enable_model_summary=False)
+    acc = {}
+    for name, transforms in (("original", []), ("heldout", [spec])):
+        pl.seed_everything(seed, verbose=False)
+        dm = datamodule_for(module, ckpt_path, None, batch_size, num_workers, cache, cache_dir)
+        dm.masks, dm.mask_key, dm.eval_transforms = data.get("masks", "auto"), data.get("mask_key"), transforms
+        dm.setup("test")
+        if not dm.store.has_masks:
+            raise ASLError(f"background_shift: the run's images have no masks (data.masks={dm.masks}); it needs mask "
+                           f"files or a key colour (data.masks=key_black|key_white|key_green)")
+        trainer.test(module, datamodule=dm, verbose=False)
+        acc[name] = module.test_results["test/acc"]
+    return {"background_shift/acc_original": acc["original"], "background_shift/acc_heldout": acc["heldout"],
+            "background_shift/drop": acc["original"] - acc["heldout"], "background_shift/families": families}

@@ -1,10 +1,13 @@
 """``asl-eval ckpt_path=RUN/checkpoints/best.ckpt [data.root=/other/photos]``: metrics + confusion matrix."""
 
+import json
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from asl.cli import CONFIG_PATH, user_errors
-from asl.evaluation import evaluate
+from asl.evaluation import background_shift, evaluate
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
@@ -23,6 +26,13 @@ def main(cfg: DictConfig) -> None:
            if share and share["hand_share"] is not None else "") +
         f"written to {r['output_dir']} (metrics.json, confusion_matrix.png)"
     )
+    if cfg.background_shift:
+        s = background_shift(cfg.ckpt_path, cfg.shift_families, cfg.data.batch_size, cfg.data.num_workers,
+                             cfg.data.cache, cfg.paths.cache_dir, cfg.accelerator)
+        (Path(r["output_dir"]) / "background_shift.json").write_text(json.dumps(s, indent=2))
+        print(f"background shift onto held-out {', '.join(s['background_shift/families'])}: accuracy "
+              f"{s['background_shift/acc_original']:.4f} → {s['background_shift/acc_heldout']:.4f} "
+              f"(drop {s['background_shift/drop']:.4f}), written to background_shift.json")
 
 
 if __name__ == "__main__":
