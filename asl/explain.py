@@ -37,6 +37,11 @@ Annotator = Callable[[Any, Path, np.ndarray], None]
 MIN_CAM_SIDE = 4
 
 
+def reads_images(module: ASLClassifier) -> bool:
+    """Grad-CAM needs an image model; landmark and fusion models (``asl.hands``) read landmarks too."""
+    return ((module.hparams.get("hands") or {}).get("inputs") or "image") == "image"
+
+
 def cam_stage(module: ASLClassifier, image_size: int, min_side: int = MIN_CAM_SIDE) -> int:
     """Index of the deepest backbone stage whose feature map is at least ``min_side`` pixels wide.
 
@@ -107,8 +112,11 @@ def _test_batches(dm: ASLDataModule, batch_size: int, with_masks: bool = False):
 def background_reliance(module: ASLClassifier, dm: ASLDataModule, batch_size: int = 64) -> dict[str, Any] | None:
     """Mean hand share of the Grad-CAM mass over the test split (overall and per true class).
 
-    ``None`` when the data has no hand masks. Grad-CAM is taken for the predicted class.
+    ``None`` when the data has no hand masks or the model reads more than images. Grad-CAM is
+    taken for the predicted class.
     """
+    if not reads_images(module):
+        return None
     dm.setup("test")
     if not dm.store.has_masks:
         return None

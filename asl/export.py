@@ -39,6 +39,10 @@ def export_model(module: ASLClassifier, path: str | Path, format: str = "onnx", 
     """Write ``module`` to ``path`` as ONNX (dynamic batch axis) or TorchScript (traced)."""
     if format not in FORMATS:
         raise ASLError(f"format: {format!r} is not one of {sorted(FORMATS)}")
+    hands = module.hparams.get("hands") or {}
+    if (hands.get("inputs") or "image") != "image" or hands.get("hand_crop"):
+        raise ASLError("ckpt_path: this model needs the hand detector (landmarks or hand crops), which an exported "
+                       "file cannot carry; export an image model on whole photos, or predict with the .ckpt")
     module = module.eval().cpu()
     meta = metadata(module)
     path = Path(path)

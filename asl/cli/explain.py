@@ -9,9 +9,16 @@ import matplotlib.pyplot as plt
 import torch
 from omegaconf import DictConfig, ListConfig
 
+from asl import ASLError
 from asl.cli import CONFIG_PATH, user_errors
 from asl.evaluation import datamodule_for, run_dir_of
-from asl.explain import background_reliance, confident_mistakes, explain_images, mistakes_figure
+from asl.explain import (
+    background_reliance,
+    confident_mistakes,
+    explain_images,
+    mistakes_figure,
+    reads_images,
+)
 from asl.module import load_classifier
 from asl.prediction import collect_inputs
 
@@ -20,6 +27,8 @@ from asl.prediction import collect_inputs
 @user_errors
 def main(cfg: DictConfig) -> None:
     module = load_classifier(cfg.ckpt_path)
+    if not reads_images(module):
+        raise ASLError(f"ckpt_path: {cfg.ckpt_path} is a model over hand landmarks; Grad-CAM explains image models only")
     if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
         module = module.cuda()
     run = run_dir_of(cfg.ckpt_path)
