@@ -174,7 +174,8 @@ def mistakes_figure(module: ASLClassifier, dm: ASLDataModule, mistakes: list[dic
     images = torch.stack([dm.eval_tf(image=dm.store.image(int(dm.store_index[m["row"]])))["image"] for m in mistakes])
     cams = gradcam(module, images, [module.class_names.index(m["pred"]) for m in mistakes])
     hp = module.hparams
-    fig, axes = plt.subplots(len(classes), cols, figsize=(1.9 * cols, 2.0 * len(classes)), squeeze=False)
+    height = 2.0 * len(classes) + 0.6  # + room for the title
+    fig, axes = plt.subplots(len(classes), cols, figsize=(max(1.9 * cols, 4.0), height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     filled = dict.fromkeys(classes, 0)
@@ -183,8 +184,9 @@ def mistakes_figure(module: ASLClassifier, dm: ASLDataModule, mistakes: list[dic
         filled[m["true"]] += 1
         ax.imshow(overlay(to_uint8(img, hp.mean or IMAGENET_MEAN, hp.std or IMAGENET_STD), cam))
         ax.set_title(f"{m['true']} → {m['pred']} {m['prob']:.2f}", fontsize=8)
-    fig.suptitle("most confident mistakes (true → predicted, probability); Grad-CAM of the prediction", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle("most confident mistakes: true → predicted, probability\n(Grad-CAM of the predicted letter)", fontsize=9,
+                 y=1 - 0.05 / height, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / height))
     return fig
 
 
