@@ -89,3 +89,47 @@ def test_wrong_weights_file_and_unknown_names(tmp_path):
         create_model("resnet9000", 24)
     with pytest.raises(ASLError, match="trainable_stages must be 0..5"):
         create_model("small_cnn", 24, trainable_stages=7)
+
+
+def tiny_datamodule(root, size=32):
+    from asl.data.datamodule import ASLDataModule
+
+    dm = ASLDataModule(root=str(root), image_size=size, batch_size=16, split={"fractions": [0.5, 0.25, 0.25]})
+    dm.setup()
+    return dm
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vgg16", "resnet18"])
+def test_one_epoch_fit_on_tiny_synthetic(name, tiny_synthetic):
+    import pytorch_lightning as pl
+
+    from asl.module import ASLClassifier
+
+    dm = tiny_datamodule(tiny_synthetic)
+    module = ASLClassifier(model={"name": name, "trainable_stages": 1, "head": {"type": "linear"}}, class_names=dm.classes,
+                           image_size=32, optimizer={"name": "adamw", "lr": 1e-3})
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=dm)
+    trainer.test(module, datamodule=dm, verbose=False)
+    assert module.test_results["num_images"] == 24 and 0 <= module.test_results["test/acc"] <= 1
+
+
+def test_gradual_unfreezing_and_backbone_lr(tiny_synthetic):
+    from unittest import mock
+
+    from asl.module import ASLClassifier
+
+    module = ASLClassifier(model={"name": "small_cnn", "trainable_stages": 0, "unfreeze_at_epoch": {1: 2, 3: "all"},
+                                  "backbone_lr_mult": 0.1}, class_names=list("ABC"), image_size=32,
+                           optimizer={"name": "sgd", "lr": 0.5}, scheduler={"name": "none"})
+    assert module.net.trainable_stages == 0
+    for epoch, expected in ((0, 0), (1, 2), (2, 2), (3, 5)):
+        with mock.patch.object(type(module), "current_epoch", new_callable=mock.PropertyMock, return_value=epoch):
+            module.on_train_epoch_start()
+        assert module.net.trainable_stages == expected
+    opt = module.configure_optimizers()
+    head_group, backbone_group = opt.param_groups
+    assert head_group["lr"] == 0.5 and backbone_group["lr"] == pytest.approx(0.05)
+    assert {id(p) for p in head_group["params"]} == {id(p) for p in module.net.head.parameters()}
