@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torchvision.utils import make_grid, save_image
 
 import asl
 from asl import ASLError
@@ -117,6 +118,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks.append(curriculum_cb)
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out))
+    log_augmentation_grid(dm, loggers, out / "augmented_samples.png")
     ckpt_path = resolve_resume(cfg.get("ckpt_path"), out)
     start = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
@@ -144,6 +146,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "skipped_files": skipped,
         "split_sizes": {s: int((dm.splits == s).sum()) for s in ("train", "val", "test")},
     }
+    metrics.update(evaluate_sets(cfg, best or (ckpt_cb.last_model_path if ckpt_cb else None), out, extras))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for lg in trainer.loggers:
         if hasattr(lg, "log_hyperparams"):
@@ -160,6 +163,52 @@ def resolve_resume(ckpt_path: str | None, out: Path) -> str | None:
     if not path.exists():
         raise ASLError(f"ckpt_path: {path} does not exist. To resume, run again with hydra.run.dir=<the run folder> ckpt_path=last.")
     return str(path)
+
+
+def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: int = 32) -> None:
+    """32 training images as the model sees them (augmented, denormalised): check a recipe by eye.
+
+    Written to the run folder and, with TensorBoard, under IMAGES ``train/augmented``.
+    """
+    if getattr(dm, "inputs", "image") == "landmarks":  # landmark-only models see no images
+        return
+    ds = dm.dataset("train")
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:count]
+    images = [ds[int(i)][0] for i in order]
+    images = torch.stack([x[0] if isinstance(x, tuple) else x for x in images]).float()
+    mean, std = torch.tensor(dm.mean).view(1, 3, 1, 1), torch.tensor(dm.std).view(1, 3, 1, 1)
+    grid = make_grid((images * std + mean).clamp(0, 1), nrow=8, padding=1)
+    save_image(grid, path)
+    for lg in loggers:
+        if hasattr(getattr(lg, "experiment", None), "add_image"):
+            lg.experiment.add_image("train/augmented", grid, 0)
+
+
+def evaluate_sets(cfg: DictConfig, ckpt: str | None, out: Path, extras: dict) -> dict[str, float]:
+    """``eval_sets: {name: folder}``: the final model on each folder, as flat ``eval/<name>/<metric>`` keys;
+    with ``background_shift``, also the test accuracy on held-out backgrounds (``background_shift/*``).
+
+    Full reports (per-class accuracy, confusion matrix) go to ``<run>/eval/<name>/``.
+    """
+    sets = cfg.get("eval_sets") or {}
+    if not sets and not cfg.get("background_shift"):
+        return {}
+    if ckpt is None:
+        raise ASLError("eval_sets, background_shift: need a checkpoint of the run; keep callbacks.model_checkpoint on")
+    from asl.evaluation import background_shift, evaluate  # evaluation imports this module
+
+    flat: dict[str, float] = {}
+    if cfg.get("background_shift"):
+        shift = background_shift(ckpt, None, cfg.data.eval_batch_size, extras.get("num_workers", 0), cfg.data.cache,
+                                 cfg.paths.cache_dir, cfg.trainer.get("accelerator", "auto"), cfg.seed)
+        flat.update({k: v for k, v in shift.items() if k != "background_shift/families"})
+    for name, root in sets.items():
+        r = evaluate(ckpt, str(root), out / "eval" / str(name), batch_size=cfg.data.eval_batch_size,
+                     num_workers=extras.get("num_workers", 0), cache=cfg.data.cache, cache_dir=cfg.paths.cache_dir,
+                     unknown_folders="ignore", accelerator=cfg.trainer.get("accelerator", "auto"))
+        flat.update({f"eval/{name}/{k}": r[f"test/{k}"] for k in ("acc", "acc_macro", "f1_macro")})
+        log.info("eval set %s (%s): accuracy %.4f, macro-F1 %.4f", name, root, r["test/acc"], r["test/f1_macro"])
+    return flat
 
 
 def flat_params(cfg: DictConfig) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from asl.curriculum import repeat_to
 from asl.data import synthetic
 from asl.data.cache import ImageStore
 from asl.data.folder import ImageTable, discover, resolve_classes
+from asl.data.masks import mask_source
 from asl.data.split import SPLITS, check_spec, group_names, split_by_class, split_by_group
 from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_pipeline
 
@@ -84,6 +85,9 @@ class ASLDataModule(pl.LightningDataModule):
         std: Sequence[float] = IMAGENET_STD,
         seed: int = 0,
         all_images_are: str | None = None,
+        masks: str = "auto",
+        mask_key: dict[str, Any] | None = None,
+        background: dict[str, Any] | None = None,
     ):
         super().__init__()
         if root is None and synthetic is None:
@@ -110,6 +114,8 @@ class ASLDataModule(pl.LightningDataModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.seed = seed
         self.all_images_are = all_images_are  # e.g. "test": evaluate a whole folder, no split
+        self.masks, self.mask_key = masks, mask_key
+        self.background = background  # transform spec applied first in training (asl.data.backgrounds)
         self.active_classes: list[int] = list(range(len(self.classes)))
         self.epoch_images: int | None = None  # fixed training images per epoch (curriculum budgets); None = one pass
         self.table: ImageTable | None = None
@@ -138,8 +144,9 @@ class ASLDataModule(pl.LightningDataModule):
             table = discover(root, self.classes, self.unknown_folders,
                              allow_missing_classes=self.all_images_are is not None)
             splits = None
-        mask_paths = [table.mask_path(i) for i in range(len(table.paths))]
-        self.store = ImageStore(table.paths, self.image_size, mask_paths, self.cache_dir)
+        mask_paths, mask_from, mask_tag = mask_source(self.masks, table, self.mask_key)
+        self.store = ImageStore(table.paths, self.image_size, mask_paths, self.cache_dir,
+                                mask_from=mask_from, mask_tag=mask_tag)
         valid = [i for i in range(len(table.paths)) if i not in self.store.unreadable]
         table.drop(self.store.unreadable)
         self.table = table
@@ -149,7 +156,8 @@ class ASLDataModule(pl.LightningDataModule):
             self.splits = np.asarray([splits[i] for i in valid], dtype=object)
         else:
             self.splits = self._split(table)
-        self.train_tf = build_pipeline(self.train_transforms, self.image_size, self.mean, self.std, seed=self.seed)
+        train_specs = ([self.background] if self.background else []) + list(self.train_transforms or [])
+        self.train_tf = build_pipeline(train_specs, self.image_size, self.mean, self.std, seed=self.seed)
         self.eval_tf = build_pipeline(self.eval_transforms, self.image_size, self.mean, self.std, seed=self.seed)
         counts = {s: int((self.splits == s).sum()) for s in SPLITS}
         log.info("Data: %s, %d classes, %d images → %s", root, len(self.classes), len(self.labels), counts)
