@@ -93,6 +93,16 @@ def test_replaced_hand_keeps_its_shape_and_stays_in_the_canvas():
         assert 0.25 * 64 <= side <= 0.65 * 64
 
 
+def test_extend_arm_draws_a_forearm_to_the_bottom_edge():
+    img, mask, _ = synthetic.render("A", np.random.default_rng(0), 48)
+    mask[40:] = 0  # a hand cut at the wrist, touching the bottom edge
+    mask[40:, 20:28] = 255
+    t = A.Compose([BackgroundComposite(scale=(0.3, 0.5), extend_arm=True)], seed=0)
+    for _ in range(5):
+        m = t(image=img, mask=mask)["mask"]
+        assert m[-1].any() and (m.sum(axis=1) > 0).sum() > 0.3 * 48
+
+
 def test_augmentation_is_deterministic_under_a_seed():
     img, mask, _ = synthetic.render("C", np.random.default_rng(0), 48)
 

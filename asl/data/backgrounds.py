@@ -104,6 +104,7 @@ FAMILIES: dict[str, Callable[[Rng, int, int], np.ndarray]] = {
     "noise": noise, "gradient": gradient, "shapes": shapes, "stripes": stripes, "texture": texture, "clutter": clutter,
 }
 PHOTOS = "photos"  # the family of the user's own background photos (needs photo_dir)
+ARM_SKIP = 2  # extend_arm: bottom rows left out before the arm is drawn by repeating the row above
 
 
 def list_photos(photo_dir: str | os.PathLike) -> list[Path]:
@@ -145,11 +146,13 @@ def composite(image: np.ndarray, mask: np.ndarray, background: np.ndarray, feath
     return out.astype(np.uint8)
 
 
-def placement(mask: np.ndarray, rng: Rng, scale: Sequence[float], out_size: tuple[int, int]) -> np.ndarray | None:
+def placement(mask: np.ndarray, rng: Rng, scale: Sequence[float], out_size: tuple[int, int],
+              anchor_bottom: bool = True) -> np.ndarray | None:
     """A 2×3 affine matrix moving the hand's bounding box to a random size and place inside the canvas.
 
-    ``scale`` is the range of the hand's longer side as a fraction of the canvas side. A mask that
-    touches the bottom edge (an arm entering the picture) stays on it. None when the mask is empty.
+    ``scale`` is the range of the hand's longer side as a fraction of the canvas side. With
+    ``anchor_bottom``, a mask that touches the bottom edge (a wrist or arm entering the picture)
+    stays on it. None when the mask is empty.
     """
     ys, xs = np.nonzero(mask > 127)
     if len(xs) == 0:
@@ -161,7 +164,7 @@ def placement(mask: np.ndarray, rng: Rng, scale: Sequence[float], out_size: tupl
     bw, bh = (x1 - x0) * s, (y1 - y0) * s
     tx = rng.uniform(0, max(w - bw, 0)) - x0 * s
     ty = rng.uniform(0, max(h - bh, 0)) - y0 * s
-    if y1 >= mask.shape[0]:  # a forearm cut by the bottom edge stays attached to it
+    if anchor_bottom and y1 >= mask.shape[0]:  # a forearm cut by the bottom edge stays attached to it
         ty = h - y1 * s
     return np.array([[s, 0, tx], [0, s, ty]], np.float32)
 
@@ -176,6 +179,9 @@ class BackgroundComposite(A.DualTransform):
         scale: range of the hand's longer side as a fraction of the image side; null keeps the
             hand where and how large it is.
         feather: Gaussian sigma of the soft edge, in pixels at the working image size.
+        extend_arm: when the mask touches the bottom edge (a wrist cut by the frame), the re-placed
+            hand may float anywhere and its bottom row is stretched down to the canvas edge: a
+            forearm, as in photos of a signer (hand sets cut at the wrist have none).
         p: probability of applying the transform.
 
     Images whose mask covers everything (no mask known) pass through unchanged.
@@ -183,7 +189,7 @@ class BackgroundComposite(A.DualTransform):
 
     def __init__(self, families: Sequence[str] = tuple(FAMILIES), holdout: Sequence[str] = (),
                  photo_dir: str | None = None, scale: Sequence[float] | None = (0.45, 0.95),
-                 feather: float = 1.0, p: float = 1.0):
+                 feather: float = 1.0, extend_arm: bool = False, p: float = 1.0):
         super().__init__(p=p)
         known = set(FAMILIES) | {PHOTOS}
         unknown = sorted((set(families) | set(holdout)) - known)
@@ -197,34 +203,39 @@ class BackgroundComposite(A.DualTransform):
         self.photo_dir = photo_dir
         self.scale = tuple(scale) if scale is not None else None
         self.feather = feather
+        self.extend_arm = extend_arm
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         mask = data.get("mask")
         if mask is None or mask.min() > 127:
-            return {"matrix": None, "background": None}
+            return {"matrix": None, "background": None, "pad": 0}
         h, w = data["image"].shape[:2]
         rng = self.random_generator
         family = self.families[int(rng.integers(len(self.families)))]
-        matrix = placement(mask, rng, self.scale, (h, w)) if self.scale is not None else None
+        arm = self.extend_arm and bool(mask[-1].max() > 127)
+        matrix = placement(mask, rng, self.scale, (h, w), anchor_bottom=not arm) if self.scale is not None else None
         return {"matrix": matrix, "background": render_background(family, rng, h, w, self.photos),
-                "family": family, "mask_in": mask}
+                "family": family, "mask_in": mask, "pad": 2 * h if arm and matrix is not None else 0}
 
-    def _warp(self, a: np.ndarray, matrix: np.ndarray | None, interpolation: int) -> np.ndarray:
+    @staticmethod
+    def _warp(a: np.ndarray, matrix: np.ndarray | None, pad: int) -> np.ndarray:
         if matrix is None:
             return a
-        return cv2.warpAffine(a, matrix, (a.shape[1], a.shape[0]), flags=interpolation,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        h, w = a.shape[:2]
+        if pad:  # repeat a row near the bottom (the last ones are dark where resizing met the backdrop)
+            a = cv2.copyMakeBorder(a[:h - ARM_SKIP], 0, pad + ARM_SKIP, 0, 0, cv2.BORDER_REPLICATE)
+        return cv2.warpAffine(a, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
-    def apply(self, img: np.ndarray, matrix=None, background=None, **params: Any) -> np.ndarray:
+    def apply(self, img: np.ndarray, matrix=None, background=None, pad: int = 0, **params: Any) -> np.ndarray:
         if background is None:
             return img
-        mask = self._warp(params["mask_in"], matrix, cv2.INTER_LINEAR)
-        return composite(self._warp(img, matrix, cv2.INTER_LINEAR), mask, background, self.feather)
+        mask = self._warp(params["mask_in"], matrix, pad)
+        return composite(self._warp(img, matrix, pad), mask, background, self.feather)
 
-    def apply_to_mask(self, mask: np.ndarray, matrix=None, background=None, **params: Any) -> np.ndarray:
+    def apply_to_mask(self, mask: np.ndarray, matrix=None, background=None, pad: int = 0, **params: Any) -> np.ndarray:
         if background is None:
             return mask
-        return np.where(self._warp(mask, matrix, cv2.INTER_LINEAR) > 127, 255, 0).astype(mask.dtype)
+        return np.where(self._warp(mask, matrix, pad) > 127, 255, 0).astype(mask.dtype)
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("families", "holdout", "photo_dir", "scale", "feather")
+        return ("families", "holdout", "photo_dir", "scale", "feather", "extend_arm")

@@ -24,7 +24,8 @@ declare -A BLACK2ROOM=(
   [photometric]="data/augment=photometric"                           # lighting/colour/blur/noise/JPEG only
   [maskfree]="data/augment=maskfree"                                 # crop + CoarseDropout + colour, no masks
   [bg_inplace]="data/background=procedural_inplace"                  # new backgrounds, hand stays put
-  [bg_place]="data/background=procedural"                            # + random hand scale and place
+  [bg_noarm]="data/background=procedural data.background.extend_arm=false"  # + random scale/place, wrist at the edge
+  [bg_place]="data/background=procedural"                            # + random scale/place, forearm drawn
   [best]="experiment=background_best"                                # bg_place + photometric
 )
 declare -A ROOM2BLACK=(
@@ -39,7 +40,7 @@ common=(data=folder model=small_cnn "model.input_size=$SIZE" "trainer=$TRAINER" 
 for dir in $DIRECTIONS; do
   case $dir in
     black2room)
-      rows=${ROWS:-none photometric maskfree bg_inplace bg_place best}
+      rows=${ROWS:-none photometric maskfree bg_inplace bg_noarm bg_place best}
       for row in $rows; do
         [[ -v BLACK2ROOM[$row] ]] || { echo "ROWS: no row '$row' for black2room (${!BLACK2ROOM[*]})" >&2; exit 2; }
         # shellcheck disable=SC2086
