@@ -86,17 +86,18 @@ def background_shift(ckpt_path: str | Path, families: list[str] | None = None, b
 
     The hand stays where it is; only the backdrop changes, so the accuracy drop measures how much
     the model still reads the background. ``families`` defaults to the run's
-    ``data.background.holdout`` (for a run without background randomisation: every family it never
-    saw, i.e. all of them). Masks come from the run's ``data.masks`` setting.
+    ``data.background.holdout`` (for a run without background randomisation: the families the
+    procedural recipe holds out, so that runs with and without it are compared on the same
+    backgrounds). Masks come from the run's ``data.masks`` setting.
     """
-    from asl.data.backgrounds import FAMILIES  # imported here: only this report needs it
+    from asl.data.backgrounds import SHIFT_FAMILIES  # imported here: only this report needs it
 
     run = run_dir_of(ckpt_path)
     if run is None:
         raise ASLError(f"{ckpt_path}: background_shift needs the run folder (.hydra/config.yaml, splits.csv) around it")
     data = OmegaConf.to_container(OmegaConf.load(run / ".hydra" / "config.yaml").data, resolve=False)
     bg = data.get("background") or {}
-    families = list(families or bg.get("holdout") or ([] if bg else FAMILIES))
+    families = list(families or bg.get("holdout") or ([] if bg else SHIFT_FAMILIES))
     if not families:
         raise ASLError("background_shift: the run held out no background family (data.background.holdout: []); "
                        "name some with shift_families=[stripes, ...]")

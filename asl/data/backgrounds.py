@@ -104,6 +104,7 @@ FAMILIES: dict[str, Callable[[Rng, int, int], np.ndarray]] = {
     "noise": noise, "gradient": gradient, "shapes": shapes, "stripes": stripes, "texture": texture, "clutter": clutter,
 }
 PHOTOS = "photos"  # the family of the user's own background photos (needs photo_dir)
+SHIFT_FAMILIES = ("stripes",)  # shift test for runs without randomisation: what the procedural recipe holds out
 ARM_SKIP = 2  # extend_arm: bottom rows left out before the arm is drawn by repeating the row above
 
 
