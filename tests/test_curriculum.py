@@ -106,6 +106,7 @@ def fit(curriculum: str, tmp_path):
     return p, record, int(module.images_seen), module, dm
 
 
+@pytest.mark.slow
 def test_reload_at_boundary_and_equal_images(tmp_path):
     p, record, seen, module, dm = fit("five_then_all", tmp_path / "a")
     assert [s.start_epoch for s in p.stages] == [0, 1] and p.epoch_images == 48  # 48 training images of 24 letters
