@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Small CNN test accuracy on a random per-class split vs the deduplicated split, both real sets.
+# 2 sets x 2 splits x SEEDS runs. Env: DATA TRAINER SEEDS EPOCHS OUT SETS (see experiments/leakage/README.md).
+set -euo pipefail
+DATA=${DATA:-../shared/data}
+TRAINER=${TRAINER:-cpu}
+SEEDS=${SEEDS:-0,1,2}
+EPOCHS=${EPOCHS:-15}
+OUT=${OUT:-experiments/leakage/runs}
+SETS=${SETS:-asl_massey_black asl_alphabet_room}
+for set in $SETS; do
+  asl-train -m data=folder "data.root=$DATA/$set" model=small_cnn model.input_size=64 "trainer=$TRAINER" \
+    "trainer.max_epochs=$EPOCHS" "seed=$SEEDS" data.split.dedupe=false,true \
+    "hydra.sweep.dir=$OUT/$set"
+done
+python experiments/leakage/leak_rates.py "$DATA"
+python experiments/leakage/summarize.py "$OUT"
