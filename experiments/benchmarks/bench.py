@@ -1,0 +1,185 @@
+"""Throughput in one run: (a) data pipeline, JPEG decode + augment vs cache + augment, per worker;
+(b) training, the Lightning loop vs a plain PyTorch loop (same model, data, batch size);
+(c) with --gpu: ResNet-50 at 224 px with trainer=gpu settings, real data vs synthetic in-memory tensors.
+
+    python experiments/benchmarks/bench.py [--data ../shared/data/asl_alphabet_room] [--gpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from torch.utils.data import DataLoader, Dataset
+
+from asl.cli import CONFIG_PATH
+from asl.data.folder import load_image
+from asl.training import build_datamodule, build_module, split_trainer_cfg
+
+
+def config(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        return compose("train", overrides=[*overrides, "paths.output_dir=/tmp/asl-bench"])
+
+
+def datamodule(cfg, batch_size: int | None = None):
+    trainer_kwargs, extras = split_trainer_cfg(cfg.trainer)
+    over = {"audit": False} | ({"batch_size": batch_size} if batch_size else {})
+    dm = build_datamodule(cfg.data, cfg.seed, extras, **over)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm, trainer_kwargs, extras
+
+
+def pipeline(cfg, n: int) -> None:
+    """(a) One process (= one loader worker): decode + augment each image, from JPEG vs from the cache."""
+    dm, _, _ = datamodule(cfg)
+    ds = dm.dataset("train")
+    idx = [int(ds.indices[i % len(ds)]) for i in range(n)]
+
+    def rate(get, augment: bool = True) -> float:
+        for k in idx[:20]:
+            ds.transform(image=get(k))  # warm the page cache and the memmap
+        t = time.perf_counter()
+        for k in idx:
+            image = get(k)
+            if augment:
+                ds.transform(image=image)
+        return n / (time.perf_counter() - t)
+
+    def jpeg(k):
+        return load_image(dm.store.paths[k], dm.image_size)
+
+    full, cached = rate(jpeg), rate(dm.store.image)
+    decode, read = rate(jpeg, augment=False), rate(dm.store.image, augment=False)
+    print(f"(a) data pipeline at {dm.image_size}px, images/s per worker: JPEG decode+augment {full:,.0f}, "
+          f"cache+augment {cached:,.0f}  ->  ratio {cached / full:.1f}x (target >= 5x)\n"
+          f"    without augmentation: JPEG decode {decode:,.0f}, cache read {read:,.0f}  ->  ratio {read / decode:.0f}x")
+
+
+class Timer(pl.Callback):
+    """Images/s of training batches after ``skip`` warm-up batches."""
+
+    def __init__(self, skip: int):
+        self.skip, self.images, self.start = skip, 0, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.skip:
+            self.start = time.perf_counter()
+        if batch_idx >= self.skip:
+            self.images += batch[1].shape[0]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.start is not None and pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.end = time.perf_counter()
+
+    @property
+    def rate(self) -> float:
+        return self.images / (self.end - self.start)
+
+
+def lightning_rate(cfg, dm, trainer_kwargs, extras, batches: int, skip: int, loader: DataLoader | None = None) -> float:
+    module = build_module(cfg, dm, extras)
+    timer = Timer(skip)
+    trainer_kwargs = {**trainer_kwargs, "max_epochs": 1, "deterministic": False, "limit_train_batches": batches,
+                      "limit_val_batches": 0, "logger": False, "enable_checkpointing": False,
+                      "enable_progress_bar": False, "enable_model_summary": False}
+    trainer = pl.Trainer(**trainer_kwargs, callbacks=[timer])
+    if loader is None:
+        trainer.fit(module, datamodule=dm)
+    else:
+        trainer.fit(module, train_dataloaders=loader)
+    return timer.rate
+
+
+def plain_rate(cfg, dm, extras, batches: int, skip: int) -> float:
+    """The same network, optimizer and loader, driven by a hand-written loop."""
+    module = build_module(cfg, dm, extras)
+    net = module.net.train()
+    opt = module.configure_optimizers()  # scheduler.name=none: just the optimizer
+    images, start = 0, None
+    for i, (x, y) in enumerate(dm.train_dataloader()):
+        if i == skip:
+            start = time.perf_counter()
+        if i >= skip:
+            images += y.shape[0]
+        if extras.get("channels_last"):
+            x = x.contiguous(memory_format=torch.channels_last)
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i + 1 == batches:
+            break
+    return images / (time.perf_counter() - start)
+
+
+def loops(cfg, batches: int, skip: int, rounds: int) -> None:
+    """(b) Best of ``rounds`` alternating runs each, so a busy machine hurts both alike."""
+    dm, trainer_kwargs, extras = datamodule(cfg)
+    light, plain = [], []
+    for _ in range(rounds):
+        plain.append(plain_rate(cfg, dm, extras, batches, skip))
+        light.append(lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip))
+    print(f"(b) training images/s, {cfg.model.name} at {dm.image_size}px, batch {dm.batch_size}, "
+          f"{extras.get('num_workers')} workers: plain loop {max(plain):,.0f}, Lightning {max(light):,.0f}  ->  "
+          f"ratio {max(light) / max(plain):.2f}x (target >= 0.95x)")
+
+
+class InMemory(Dataset):
+    """Pre-made normalised tensors: a data pipeline that costs nothing."""
+
+    def __init__(self, n: int, size: int, classes: int):
+        self.x = torch.randn(n, 3, size, size)
+        self.y = torch.randint(0, classes, (n,))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.y[i])
+
+
+def gpu(data: str, batches: int, skip: int, batch_size: int) -> None:
+    """(c) ResNet-50, 224 px, trainer=gpu: real photos (cache + augment) vs in-memory tensors."""
+    cfg = config(["data=folder", f"data.root={data}", "model=resnet50", "model.input_size=224", "trainer=gpu",
+                  f"data.batch_size={batch_size}", "scheduler.name=none"])
+    dm, trainer_kwargs, extras = datamodule(cfg)
+    real = lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip)
+    fake = DataLoader(InMemory(batch_size * 8, 224, len(dm.classes)), batch_size=batch_size, shuffle=True,
+                      drop_last=True, num_workers=2, pin_memory=True, persistent_workers=True)
+    synthetic = lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip, loader=fake)
+    print(f"(c) {torch.cuda.get_device_name(0)}: ResNet-50 224px bf16-mixed, batch {batch_size}, "
+          f"{extras['num_workers']} workers: real data {real:,.0f} img/s, synthetic in-memory {synthetic:,.0f} img/s"
+          f"  ->  ratio {real / synthetic:.2f}x (target >= 0.95x, >= 3,000 img/s on an H100)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data/asl_alphabet_room", help="a photo folder root/<LETTER>/")
+    ap.add_argument("--images", type=int, default=2000, help="(a) images per measurement")
+    ap.add_argument("--batches", type=int, default=40, help="(b, c) training batches per measurement")
+    ap.add_argument("--skip", type=int, default=5, help="(b, c) warm-up batches not timed")
+    ap.add_argument("--rounds", type=int, default=2, help="(b) alternating repeats; the best counts")
+    ap.add_argument("--gpu", action="store_true", help="also (c) on the GPU")
+    ap.add_argument("--gpu-batch", type=int, default=256)
+    a = ap.parse_args()
+    if not Path(a.data).is_dir():
+        raise SystemExit(f"--data: {a.data} is not a folder of photos (root/<LETTER>/<image>)")
+    cfg = config(["data=folder", f"data.root={a.data}", "model=small_cnn", "trainer=cpu", "logger=none",
+                  "scheduler.name=none"])
+    torch.manual_seed(0)
+    pipeline(cfg, a.images)
+    loops(cfg, a.batches, a.skip, a.rounds)
+    if a.gpu:
+        gpu(a.data, a.batches, a.skip, a.gpu_batch)
+
+
+if __name__ == "__main__":
+    main()
