@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Find the hand first: each model row on both transfers (massey → room, room → massey; every photo of
+# the other set is test, misses counted wrong) and on massey's unseen-signer split (train hand1-3,
+# val hand4, test hand5). Then experiments/hands/summarise.py prints the table.
+#
+#   experiments/hands/run.sh                                  # all rows, 3 seeds, on this machine
+#   ROWS=landmark_mlp SEEDS=0,1,2 experiments/hands/run.sh    # one row
+#
+# Rows that need hands (landmark_mlp, cnn_crop, fusion) need mediapipe or a filled detector cache
+# (asl-prepare hands data.root=...): run them where the cache is. Row "cnn" needs no detector.
+# Env: DATA (holds asl_alphabet_room/ and asl_massey_black/), TRAINER (cpu|gpu), SEEDS, EPOCHS (image
+# models), LM_EPOCHS (landmark MLP), OUT (multirun root), ROWS, SETUPS.
+set -euo pipefail
+DATA=${DATA:-../shared/data}
+TRAINER=${TRAINER:-cpu}
+SEEDS=${SEEDS:-0,1,2}
+EPOCHS=${EPOCHS:-8}
+LM_EPOCHS=${LM_EPOCHS:-40}
+OUT=${OUT:-experiments/hands/runs}
+ROWS=${ROWS:-"landmark_mlp cnn_crop fusion cnn"}
+SETUPS=${SETUPS:-"massey2room room2massey signer"}
+M=$DATA/asl_massey_black
+R=$DATA/asl_alphabet_room
+
+row_args() {
+  case $1 in
+    landmark_mlp) echo "model=landmark_mlp data.no_hand=drop data.batch_size=128 trainer.max_epochs=$LM_EPOCHS" ;;
+    cnn) echo "model=small_cnn model.input_size=48 trainer.max_epochs=$EPOCHS" ;;
+    cnn_crop) echo "model=small_cnn model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
+    fusion) echo "model=fusion model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
+    *) echo "unknown row $1" >&2; exit 2 ;;
+  esac
+}
+
+for row in $ROWS; do
+  for setup in $SETUPS; do
+    case $setup in
+      massey2room) train=$M; test=$R; split="data.split.fractions=[0.8,0.1,0.1]" ;;
+      room2massey) train=$R; test=$M; split="data.split.fractions=[0.8,0.1,0.1]" ;;
+      signer) train=$M; test=""; split="data.split.group_by='(hand\d+)_' data.split.group_assign={val:[hand4],test:[hand5]}" ;;
+      *) echo "unknown setup $setup" >&2; exit 2 ;;
+    esac
+    dir=$OUT/$row/$setup
+    # shellcheck disable=SC2046,SC2086
+    asl-train -m data=folder data.root=$train $split $(row_args $row) trainer=$TRAINER \
+      data.audit=false logger=none callbacks.lr_monitor=null seed=$SEEDS hydra.sweep.dir=$dir
+    if [ -n "$test" ]; then
+      for run in "$dir"/*/; do
+        asl-eval ckpt_path="$run/checkpoints/best.ckpt" data.root=$test output_dir="$run/transfer"
+      done
+    fi
+  done
+done
+python experiments/hands/summarise.py "$OUT"
