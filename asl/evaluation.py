@@ -30,7 +30,8 @@ def datamodule_for(module: ASLClassifier, ckpt_path: str | Path, root: str | Non
     """The run's own test split (from its ``splits.csv``), or every image under ``root``."""
     hp = module.hparams
     common = dict(classes=module.class_names, image_size=hp.image_size, mean=hp.mean, std=hp.std,
-                  eval_batch_size=batch_size, num_workers=num_workers, cache=cache, cache_dir=cache_dir)
+                  eval_batch_size=batch_size, num_workers=num_workers, cache=cache, cache_dir=cache_dir,
+                  **(hp.get("hands") or {}))  # the model's inputs, hand crops and detector settings
     if root is not None:
         return ASLDataModule(root=root, unknown_folders=unknown_folders, all_images_are="test", **common)
     run = run_dir_of(ckpt_path)
@@ -68,7 +69,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     results = dict(module.test_results)
     results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
                    skipped_files=len(dm.table.skipped))
-    if hand_share and dm.store.has_masks:
+    if hand_share and dm.store.has_masks and dm.inputs == "image":
         from asl.explain import background_reliance  # grad-cam is needed only for data with masks
 
         results["background_reliance"] = background_reliance(module, dm, batch_size)

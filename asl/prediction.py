@@ -11,10 +11,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from asl import ASLError
 from asl.data.folder import IMAGE_EXTENSIONS, MASK_SUFFIX, load_image
 from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_pipeline
+from asl.hands.crop import crop_hand
+from asl.hands.detect import detect_files
+from asl.hands.draw import draw_hand
+from asl.hands.features import encode
 from asl.module import ASLClassifier, load_classifier
 
 #: Suffixes of the files ``asl-export`` writes (ONNX, TorchScript); anything else is a checkpoint.
@@ -30,13 +35,18 @@ class Predictor:
     mean: list[float]
     std: list[float]
     run: Callable[[torch.Tensor], torch.Tensor]
+    hands: dict[str, Any] | None = None  # the model's inputs and hand crops (asl.training.hand_options)
 
 
 def predictor_of(module: ASLClassifier) -> Predictor:
     hp = module.hparams
     device = next(module.parameters()).device
+    def run(x):
+        x = tuple(t.to(device) for t in x) if isinstance(x, tuple) else x.to(device)
+        return module(x).float().cpu()
+
     return Predictor(list(module.class_names), int(hp.image_size), list(hp.mean or IMAGENET_MEAN), list(hp.std or IMAGENET_STD),
-                     lambda x: module(x.to(device)).float().cpu())
+                     run, hp.get("hands"))
 
 
 def load_predictor(ckpt_path: str | Path, device: str = "cpu") -> Predictor:
@@ -71,29 +81,60 @@ def collect_inputs(inputs: str | Sequence[str]) -> list[Path]:
 
 
 @torch.no_grad()
-def predict_files(model: Predictor | ASLClassifier, paths: Sequence[Path], top_k: int = 3, batch_size: int = 64) -> list[dict[str, Any]]:
-    """One row per file: its top-k (letter, probability), or the reason it could not be read."""
+def predict_files(model: Predictor | ASLClassifier, paths: Sequence[Path], top_k: int = 3, batch_size: int = 64,
+                  cache_dir: str | Path = ".cache/asl", draw_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per file: its top-k (letter, probability), or the reason it could not be read.
+
+    A model trained on hand crops or landmarks gets them here too (the detector, cached); rows
+    then say whether a hand was found. ``draw_dir``: also write each photo with its detected
+    hand and top letter drawn on it.
+    """
     model = predictor_of(model) if isinstance(model, ASLClassifier) else model
     transform = build_pipeline([], model.image_size, model.mean, model.std)
+    opts = model.hands or {}
+    inputs, margin = opts.get("inputs", "image"), float((opts.get("hands") or {}).get("margin", 0.2))
+    wants_hands = bool(opts.get("hand_crop")) or inputs != "image" or draw_dir is not None
+    settings = {k: v for k, v in (opts.get("hands") or {}).items() if k not in ("source", "margin")}
+    hands = detect_files(paths, settings, cache_dir) if wants_hands else [None] * len(paths)
     rows: list[dict[str, Any]] = []
     k = min(top_k, len(model.class_names))
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        tensors, ok = [], []
-        for p in chunk:
+        tensors, marks, ok, photos = [], [], [], []
+        for p, hand in zip(chunk, hands[start:start + batch_size], strict=True):
             try:
-                tensors.append(transform(image=load_image(p, model.image_size))["image"])
-                ok.append(p)
+                image = load_image(p) if wants_hands else load_image(p, model.image_size)
             except ASLError as e:
                 rows.append({"file": str(p), "error": str(e)})
+                continue
+            pixels = crop_hand(image, hand, margin, model.image_size) if opts.get("hand_crop") else image
+            tensors.append(transform(image=pixels)["image"])
+            marks.append(torch.from_numpy(encode(hand and hand["landmarks"], hand and hand["handedness"])))
+            ok.append((p, hand))
+            photos.append(image if draw_dir is not None else None)
         if not tensors:
             continue
-        probs = model.run(torch.stack(tensors)).float().softmax(-1).numpy()
-        for p, pr in zip(ok, probs, strict=True):
+        x = {"image": torch.stack(tensors), "landmarks": torch.stack(marks),
+             "image+landmarks": (torch.stack(tensors), torch.stack(marks))}[inputs]
+        probs = model.run(x).float().softmax(-1).numpy()
+        for (p, hand), pr, photo in zip(ok, probs, photos, strict=True):
             top = np.argsort(-pr)[:k]
-            rows.append({"file": str(p), "top": [(model.class_names[i], float(pr[i])) for i in top]})
+            row = {"file": str(p), "top": [(model.class_names[i], float(pr[i])) for i in top]}
+            if wants_hands:
+                row["hand"] = hand is not None
+            if draw_dir is not None:
+                row["drawing"] = _draw(photo, hand, margin, row, Path(draw_dir))
+            rows.append(row)
     order = {str(p): i for i, p in enumerate(paths)}
     return sorted(rows, key=lambda r: order[r["file"]])
+
+
+def _draw(photo: np.ndarray, hand: dict[str, Any] | None, margin: float, row: dict[str, Any], folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    letter, prob = row["top"][0]
+    out = folder / f"{Path(row['file']).stem}.png"
+    Image.fromarray(draw_hand(photo, hand, margin, f"{letter} {prob:.2f}")).save(out)
+    return str(out)
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path, top_k: int) -> None:

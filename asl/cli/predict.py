@@ -15,12 +15,15 @@ def main(cfg: DictConfig) -> None:
     model = load_predictor(cfg.ckpt_path, "cuda" if cuda else "cpu")  # exported files run on the CPU
     inputs = list(cfg.inputs) if isinstance(cfg.inputs, ListConfig) else str(cfg.inputs)
     paths = collect_inputs(inputs)
-    rows = predict_files(model, paths, cfg.top_k, cfg.batch_size)
+    rows = predict_files(model, paths, cfg.top_k, cfg.batch_size, cfg.cache_dir, cfg.draw)
     for r in rows:
         if "error" in r:
             print(f"{r['file']}: ERROR {r['error']}")
         else:
-            print(f"{r['file']}: " + "  ".join(f"{letter} {p:.3f}" for letter, p in r["top"]))
+            hand = "" if r.get("hand", True) else "  (no hand found: whole photo)"
+            print(f"{r['file']}: " + "  ".join(f"{letter} {p:.3f}" for letter, p in r["top"]) + hand)
+    if cfg.draw:
+        print(f"drawings of the detected hands: {cfg.draw}/")
     if cfg.csv:
         write_csv(rows, cfg.csv, cfg.top_k)
         print(f"wrote {cfg.csv}")
