@@ -28,7 +28,7 @@ from asl import ASLError  # noqa: E402
 from asl.models import create_model  # noqa: E402
 
 # Keys of the model config that are about training, not the architecture.
-TRAINING_KEYS = ("unfreeze_at_epoch", "backbone_lr_mult", "channels_last", "compile")
+TRAINING_KEYS = ("unfreeze_at_epoch", "backbone_lr_mult", "channels_last", "compile", "inputs")
 
 
 class ASLClassifier(pl.LightningModule):
@@ -49,6 +49,7 @@ class ASLClassifier(pl.LightningModule):
         scheduler: dict[str, Any] | None = None,
         label_smoothing: float = 0.0,
         asl_version: str = asl.__version__,
+        hands: dict[str, Any] | None = None,
         load_weights: bool = True,
     ):
         super().__init__()
@@ -89,8 +90,9 @@ class ASLClassifier(pl.LightningModule):
         mask[list(range(len(mask))) if classes is None else list(classes)] = True
         self.active_mask.copy_(mask)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and x.dim() == 4:
+    def forward(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``x``: images (B, 3, H, W), landmark rows (B, 64), or (images, landmarks) for fusion."""
+        if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
@@ -112,7 +114,7 @@ class ASLClassifier(pl.LightningModule):
         x, y = batch
         logits = self.masked_logits(self(x))
         loss = self.loss(logits, y)
-        self.images_seen += x.shape[0]
+        self.images_seen += y.shape[0]
         self.train_acc(logits, y)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         self.log("train/acc", self.train_acc, prog_bar=True, on_step=False, on_epoch=True)

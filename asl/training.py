@@ -57,10 +57,16 @@ def build_module(cfg: DictConfig, dm: ASLDataModule, extras: dict) -> ASLClassif
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
         label_smoothing=float(cfg.label_smoothing),
+        hands=hand_options(dm),
     )
     if extras.get("compile"):
         module.net = torch.compile(module.net)
     return module
+
+
+def hand_options(dm: ASLDataModule) -> dict[str, Any]:
+    """What eval and predict must repeat: the model's inputs, hand crops and the detector settings."""
+    return {"inputs": dm.inputs, "hand_crop": dm.hand_crop, "no_hand": dm.no_hand, "hands": dict(dm.hands)}
 
 
 def environment_record() -> dict[str, Any]:
