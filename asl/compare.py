@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,7 @@ def find_jobs(dirs: Sequence[str | Path]) -> tuple[list[Job], list[Path]]:
 
 
 def name_settings(jobs: list[Job]) -> None:
-    """Name each job's setting by its overrides minus the seed, keeping only keys whose values differ."""
+    """Name each job's setting by its overrides minus the seed, keeping only keys whose values differ (if any do)."""
     def relevant(job: Job) -> dict[str, str]:
         pairs = (o.lstrip("+~").split("=", 1) for o in job.overrides)
         return {k: v for k, v in (p if len(p) == 2 else (p[0], "") for p in pairs)
@@ -80,7 +81,7 @@ def name_settings(jobs: list[Job]) -> None:
 
     per_job = [relevant(j) for j in jobs]
     keys = sorted({k for r in per_job for k in r})
-    differing = [k for k in keys if len({r.get(k) for r in per_job}) > 1]
+    differing = [k for k in keys if len({r.get(k) for r in per_job}) > 1] or keys  # one setting: name it in full
     for job, r in zip(jobs, per_job, strict=True):
         job.setting = ",".join(f"{k}={r.get(k, '(default)')}" for k in differing) or "(all runs)"
 
@@ -175,7 +176,7 @@ def curves_figure(jobs: list[Job]):
         for k, job in enumerate(j for j in jobs if j.setting == setting):
             if job.curve:
                 ax.plot(job.curve["images_seen"], job.curve["val_acc"], color=colours(i % 10), alpha=0.8,
-                        marker=".", label=setting if k == 0 else None)
+                        marker=".", label=textwrap.fill(setting, 70) if k == 0 else None)
     ax.set_xlabel("training images seen")
     ax.set_ylabel("validation accuracy (all classes)")
     ax.grid(alpha=0.3)
