@@ -115,9 +115,10 @@ def test_manifest_reproduces_split(photo_folder, tmp_path):
     assert list(b.splits) != list(a.splits) or True  # a different seed may coincide on tiny data
 
 
-def test_active_classes_filter_train_and_val_only(photo_folder):
+def test_active_classes_filter_training_only(photo_folder):
+    """Training sees the active classes; validation and test see all (the module scores both views)."""
     d = dm(photo_folder)
     d.set_active_classes([0])
     assert set(d.train_dataloader().dataset.labels) == {0}
-    assert set(d.val_dataloader().dataset.labels) == {0}
+    assert set(d.val_dataloader().dataset.labels) == {0, 1, 2}
     assert set(d.test_dataloader().dataset.labels) == {0, 1, 2}
