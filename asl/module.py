@@ -130,7 +130,7 @@ class ASLClassifier(pl.LightningModule):
         active = self.active_mask[y]
         if bool(active.any()):
             self.val_acc_active(self.masked_logits(logits[active]), y[active])
-        self.log("val/loss", F.cross_entropy(logits, y, label_smoothing=self.label_smoothing))
+        self.log("val/loss", F.cross_entropy(logits, y, label_smoothing=self.label_smoothing), sync_dist=True)  # DDP: mean over processes
         self.log("val/acc", self.val_acc, prog_bar=True)
         self.log("val/acc_active", self.val_acc_active)
         self.log("val/f1_macro", self.val_f1)
