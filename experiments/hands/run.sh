@@ -15,7 +15,7 @@ DATA=${DATA:-../shared/data}
 TRAINER=${TRAINER:-cpu}
 SEEDS=${SEEDS:-0,1,2}
 EPOCHS=${EPOCHS:-8}
-LM_EPOCHS=${LM_EPOCHS:-40}
+LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc saturates by then)
 OUT=${OUT:-experiments/hands/runs}
 ROWS=${ROWS:-"landmark_mlp cnn_crop fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
@@ -43,10 +43,11 @@ for row in $ROWS; do
     dir=$OUT/$row/$setup
     # shellcheck disable=SC2046,SC2086
     asl-train -m data=folder data.root=$train $split $(row_args $row) trainer=$TRAINER \
-      data.audit=false logger=none callbacks.lr_monitor=null seed=$SEEDS hydra.sweep.dir=$dir
+      data.audit=false logger=none callbacks.lr_monitor=null seed=$SEEDS hydra.sweep.dir=$dir \
+      'hydra.sweep.subdir=${hydra.job.num}'
     if [ -n "$test" ]; then
       for run in "$dir"/*/; do
-        asl-eval ckpt_path="$run/checkpoints/best.ckpt" data.root=$test output_dir="$run/transfer"
+        asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" data.root=$test "output_dir='${run}transfer'" data.num_workers=0
       done
     fi
   done
