@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from pytorch_lightning.utilities import rank_zero_info  # noqa: E402
 from torchmetrics.classification import (  # noqa: E402
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -175,7 +176,7 @@ class ASLClassifier(pl.LightningModule):
         stages = self.unfreeze.get(self.current_epoch)
         if stages is not None:
             self.net.set_trainable_stages(stages)
-            self.print(f"epoch {self.current_epoch}: training the last {self.net.trainable_stages} backbone stage(s)")
+            rank_zero_info(f"epoch {self.current_epoch}: training the last {self.net.trainable_stages} backbone stage(s)")
 
     def configure_optimizers(self):
         head = list(self.net.head.parameters())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
 import asl
@@ -24,6 +26,7 @@ from asl import ASLError
 from asl.curriculum import setup_curriculum
 from asl.data.datamodule import ASLDataModule
 from asl.module import ASLClassifier, confusion_figure
+from asl.reproduce import AtomicCheckpointIO, EpochSeed
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ def environment_record() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "command": sys.argv,
+        "cwd": os.getcwd(),  # relative paths in the overrides (data.root=...) are relative to it
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "packages": {p: version(p) for p in ("torch", "torchvision", "pytorch-lightning", "hydra-core", "albumentations",
                                               "torchmetrics", "numpy", "opencv-python-headless", "mediapipe")},
@@ -110,21 +114,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
     trainer_kwargs, extras = split_trainer_cfg(cfg.trainer)
-    (out / "environment.json").write_text(json.dumps(environment_record(), indent=2))
+    main_process = rank_zero_only.rank == 0  # DDP: every process runs this; one writes the run folder
+    if main_process:
+        (out / "environment.json").write_text(json.dumps(environment_record(), indent=2))
 
     dm = build_datamodule(cfg.data, cfg.seed, extras)
     module = build_module(cfg, dm, extras)  # before the data: a config mistake fails in seconds
     dm.prepare_data()
     dm.setup("fit")
-    dm.write_manifest(out / "splits.csv")
+    if main_process:
+        dm.write_manifest(out / "splits.csv")
+        dm.write_audit(out)
     skipped = dm.write_skipped(out / "skipped_files.csv")
 
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
     curriculum_cb, plan = setup_curriculum(cfg, dm, module, trainer_kwargs)
     callbacks.append(curriculum_cb)
+    callbacks.append(EpochSeed(cfg.seed))  # an epoch depends on (seed, epoch) only: exact resume
     loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
-    trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out))
-    log_augmentation_grid(dm, loggers, out / "augmented_samples.png")
+    trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out),
+                         plugins=[AtomicCheckpointIO()])
+    if main_process:
+        log_augmentation_grid(dm, loggers, out / "augmented_samples.png")
     ckpt_path = resolve_resume(cfg.get("ckpt_path"), out)
     start = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
@@ -151,24 +162,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "fit_seconds": round(fit_seconds, 1),
         "skipped_files": skipped,
         "split_sizes": {s: int((dm.splits == s).sum()) for s in ("train", "val", "test")},
+        "leak_rate": leak_rates(dm.audit_summary),
     }
+    if not trainer.is_global_zero:
+        return metrics
     metrics.update(evaluate_sets(cfg, best or (ckpt_cb.last_model_path if ckpt_cb else None), out, extras))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for lg in trainer.loggers:
         if hasattr(lg, "log_hyperparams"):
             lg.log_hyperparams(flat_params(cfg), {k: metrics[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")})
+            lg.log_metrics({f"audit/leak_rate_{s}": v for s, v in (metrics["leak_rate"] or {}).items() if v is not None})
             lg.save()
     return metrics
-
-
-def resolve_resume(ckpt_path: str | None, out: Path) -> str | None:
-    """``last`` → this run folder's checkpoints/last.ckpt; a path must exist."""
-    if not ckpt_path:
-        return None
-    path = out / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
-    if not path.exists():
-        raise ASLError(f"ckpt_path: {path} does not exist. To resume, run again with hydra.run.dir=<the run folder> ckpt_path=last.")
-    return str(path)
 
 
 def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: int = 32) -> None:
@@ -176,7 +181,7 @@ def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: i
 
     Written to the run folder and, with TensorBoard, under IMAGES ``train/augmented``.
     """
-    if getattr(dm, "inputs", "image") == "landmarks":  # landmark-only models see no images
+    if dm.inputs == "landmarks":
         return
     ds = dm.dataset("train")
     order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:count]
@@ -215,6 +220,23 @@ def evaluate_sets(cfg: DictConfig, ckpt: str | None, out: Path, extras: dict) ->
         flat.update({f"eval/{name}/{k}": r[f"test/{k}"] for k in ("acc", "acc_macro", "f1_macro")})
         log.info("eval set %s (%s): accuracy %.4f, macro-F1 %.4f", name, root, r["test/acc"], r["test/f1_macro"])
     return flat
+
+
+def leak_rates(summary: dict[str, Any] | None) -> dict[str, float | None] | None:
+    """Share of val and test images with a near-twin in train (from the data audit), or None when off."""
+    if summary is None or "leakage" not in summary:
+        return None
+    return {s: v["leak_rate"] for s, v in summary["leakage"].items()}
+
+
+def resolve_resume(ckpt_path: str | None, out: Path) -> str | None:
+    """``last`` → this run folder's checkpoints/last.ckpt; a path must exist."""
+    if not ckpt_path:
+        return None
+    path = out / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.exists():
+        raise ASLError(f"ckpt_path: {path} does not exist. To resume, run again with hydra.run.dir=<the run folder> ckpt_path=last.")
+    return str(path)
 
 
 def flat_params(cfg: DictConfig) -> dict[str, Any]:

@@ -19,36 +19,61 @@ import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from asl import ASLError
+from asl import audit as auditing
 from asl.curriculum import repeat_to
 from asl.data import synthetic
 from asl.data.cache import ImageStore
 from asl.data.folder import ImageTable, discover, resolve_classes
 from asl.data.masks import mask_source
-from asl.data.split import SPLITS, check_spec, group_names, split_by_class, split_by_group
+from asl.data.split import (
+    SPLITS,
+    check_spec,
+    group_names,
+    merge_groups,
+    split_by_class,
+    split_by_cluster,
+    split_by_group,
+)
 from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_pipeline
+from asl.hands.crop import HandCropStore
+from asl.hands.detect import hand_results
+from asl.hands.features import encode
+from asl.reproduce import EpochShuffle
 
 log = logging.getLogger(__name__)
+INPUTS = ("image", "landmarks", "image+landmarks")  # what a model reads (model.inputs)
+NO_HAND = ("keep", "drop", "fail")  # images without a detected hand: whole photo / zero landmarks, skip, error
 
 
 class ImageDataset(Dataset):
-    """(image tensor, label) for a subset of an :class:`ImageStore`; masks go through the transform too."""
+    """(image tensor, label) for a subset of an :class:`ImageStore`; masks go through the transform too.
 
-    def __init__(self, store: ImageStore, indices: Sequence[int], labels: Sequence[int], transform):
+    With ``landmarks`` (one 64-float row per store image, see :mod:`asl.hands.features`) the input
+    is the landmark row (``inputs="landmarks"``) or the pair (image, landmarks).
+    """
+
+    def __init__(self, store: ImageStore, indices: Sequence[int], labels: Sequence[int], transform,
+                 landmarks: np.ndarray | None = None, inputs: str = "image"):
         self.store = store
         self.indices = np.asarray(indices, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.transform = transform
+        self.landmarks, self.inputs = landmarks, inputs
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         k = int(self.indices[i])
+        if self.inputs == "landmarks":
+            return torch.from_numpy(self.landmarks[k]), int(self.labels[i])
         data = {"image": self.store.image(k)}
         mask = self.store.mask(k)
         if mask is not None:
             data["mask"] = mask
         out = self.transform(**data)
+        if self.inputs == "image+landmarks":
+            return (out["image"], torch.from_numpy(self.landmarks[k])), int(self.labels[i])
         return out["image"], int(self.labels[i])
 
 
@@ -88,6 +113,12 @@ class ASLDataModule(pl.LightningDataModule):
         masks: str = "auto",
         mask_key: dict[str, Any] | None = None,
         background: dict[str, Any] | None = None,
+        audit: bool = True,
+        near_duplicate_distance: int = 6,
+        inputs: str = "image",
+        hand_crop: bool = False,
+        no_hand: str = "keep",
+        hands: dict[str, Any] | None = None,
     ):
         super().__init__()
         if root is None and synthetic is None:
@@ -116,6 +147,15 @@ class ASLDataModule(pl.LightningDataModule):
         self.all_images_are = all_images_are  # e.g. "test": evaluate a whole folder, no split
         self.masks, self.mask_key = masks, mask_key
         self.background = background  # transform spec applied first in training (asl.data.backgrounds)
+        self.audit, self.near_duplicate_distance = audit, near_duplicate_distance
+        self.audit_summary: dict[str, Any] | None = None  # set by setup() when audit is on
+        if inputs not in INPUTS:
+            raise ASLError(f"data.inputs (set by the model): {inputs!r} is not one of {INPUTS}")
+        if no_hand not in NO_HAND:
+            raise ASLError(f"data.no_hand: {no_hand!r} is not one of {NO_HAND}")
+        self.inputs, self.hand_crop, self.no_hand = inputs, bool(hand_crop), no_hand
+        self.hands = dict(hands or {})  # source, margin and detector settings (asl.hands)
+        self.landmarks: np.ndarray | None = None
         self.active_classes: list[int] = list(range(len(self.classes)))
         self.epoch_images: int | None = None  # fixed training images per epoch (curriculum budgets); None = one pass
         self.table: ImageTable | None = None
@@ -144,14 +184,24 @@ class ASLDataModule(pl.LightningDataModule):
             table = discover(root, self.classes, self.unknown_folders,
                              allow_missing_classes=self.all_images_are is not None)
             splits = None
+        results, splits = self._find_hands(root, table, splits)
         mask_paths, mask_from, mask_tag = mask_source(self.masks, table, self.mask_key)
-        self.store = ImageStore(table.paths, self.image_size, mask_paths, self.cache_dir,
-                                mask_from=mask_from, mask_tag=mask_tag)
+        if self.hand_crop:
+            self.store = HandCropStore(table.paths, self.image_size, results, float(self.hands.get("margin", 0.2)),
+                                       mask_paths, self.cache_dir, mask_from=mask_from, mask_tag=mask_tag)
+        else:
+            self.store = ImageStore(table.paths, self.image_size, mask_paths, self.cache_dir,
+                                    mask_from=mask_from, mask_tag=mask_tag)
+        if results is not None:
+            self.landmarks = np.stack([encode(r and r["landmarks"], r and r["handedness"]) for r in results])
         valid = [i for i in range(len(table.paths)) if i not in self.store.unreadable]
         table.drop(self.store.unreadable)
         self.table = table
         self.store_index = np.asarray(valid, dtype=np.int64)
         self.labels = np.asarray(table.labels, dtype=np.int64)
+        self.audit = self.audit and not self.all_images_are  # nothing to audit when every image is test
+        wants_hashes = self.audit or (self.split_cfg.get("dedupe") and splits is None and not self.all_images_are)
+        self.facts = auditing.file_facts(self.store, self.cache_dir) if wants_hashes else None
         if splits is not None:
             self.splits = np.asarray([splits[i] for i in valid], dtype=object)
         else:
@@ -159,8 +209,34 @@ class ASLDataModule(pl.LightningDataModule):
         train_specs = ([self.background] if self.background else []) + list(self.train_transforms or [])
         self.train_tf = build_pipeline(train_specs, self.image_size, self.mean, self.std, seed=self.seed)
         self.eval_tf = build_pipeline(self.eval_transforms, self.image_size, self.mean, self.std, seed=self.seed)
+        if self.audit:
+            self.audit_summary = auditing.audit(
+                self.store.paths, self.labels, self.classes, self.splits, self.facts, self.store_index,
+                self.store.unreadable, self.near_duplicate_distance, root)
+            log.info("Data audit:\n%s", auditing.describe(self.audit_summary))
         counts = {s: int((self.splits == s).sum()) for s in SPLITS}
         log.info("Data: %s, %d classes, %d images → %s", root, len(self.classes), len(self.labels), counts)
+
+    def _find_hands(self, root: Path, table: ImageTable, splits: list[str] | None):
+        """Each image's hand (keypoints.csv or the cached detector) when crops or landmarks are
+        wanted; applies ``no_hand``: dropped images go to skipped_files.csv with the reason."""
+        if not self.hand_crop and self.inputs == "image":
+            return None, splits
+        settings = {k: v for k, v in self.hands.items() if k not in ("source", "margin")}
+        results = hand_results(root, table.paths, [table.relative(i) for i in range(len(table.paths))],
+                               self.hands.get("source", "auto"), settings, self.cache_dir)
+        missing = {i: "no hand detected (data.no_hand=drop)" for i, r in enumerate(results) if r is None}
+        log.info("Hands found in %d of %d images", len(results) - len(missing), len(results))
+        if missing and self.no_hand == "fail":
+            files = ", ".join(table.relative(i) for i in list(missing)[:5])
+            raise ASLError(f"data.no_hand=fail: no hand found in {len(missing)} image(s), e.g. {files}. "
+                           f"Use data.no_hand=drop (listed in skipped_files.csv) or keep.")
+        if missing and self.no_hand == "drop":
+            keep = [i for i in range(len(results)) if i not in missing]
+            table.drop(missing)
+            results = [results[i] for i in keep]
+            splits = [splits[i] for i in keep] if splits is not None else None
+        return results, splits
 
     def _split(self, table: ImageTable) -> np.ndarray:
         if self.all_images_are:
@@ -169,11 +245,24 @@ class ASLDataModule(pl.LightningDataModule):
             return np.asarray(table.presplit, dtype=object)
         cfg = self.split_cfg
         seed = cfg.get("seed", self.seed)
+        fractions = cfg.get("fractions") or [0.5, 0.25, 0.25]
+        near = None
+        if cfg.get("dedupe"):
+            if cfg.get("counts") is not None:
+                raise ASLError("data.split.dedupe: needs data.split.fractions (clusters cannot fill exact counts); set counts=null")
+            hashes = self.facts["phash"][self.store_index]
+            pairs = auditing.same_class_pairs(auditing.near_pairs(hashes, self.near_duplicate_distance), self.labels)
+            near = auditing.clusters(len(hashes), pairs)
         if cfg.get("group_by"):
             names = [table.relative(i) for i in range(len(table.paths))]
-            groups = group_names(names, cfg["group_by"])
-            fractions = cfg.get("fractions") or [0.5, 0.25, 0.25]
+            groups = np.asarray(group_names(names, cfg["group_by"]), dtype=object)
+            if near is not None:  # a component of groups linked by near-duplicates is named by its first group
+                merged = merge_groups(groups, near)
+                first = {m: groups[i] for i, m in reversed(list(enumerate(merged)))}
+                groups = np.asarray([first[m] for m in merged], dtype=object)
             return split_by_group(groups, fractions, seed, cfg.get("group_assign"))
+        if near is not None:
+            return split_by_cluster(table.labels, near, self.classes, fractions, seed)
         return split_by_class(table.labels, self.classes, cfg.get("counts"), cfg.get("fractions"), seed)
 
     def _from_manifest(self, root: Path, manifest: Path) -> tuple[ImageTable, list[str]]:
@@ -212,6 +301,17 @@ class ASLDataModule(pl.LightningDataModule):
             w.writerows(self.table.skipped)
         return len(self.table.skipped)
 
+    def write_audit(self, folder: str | os.PathLike) -> dict[str, Any] | None:
+        """``audit.json`` and ``near_duplicates.png`` (val/test images beside their train twins)."""
+        if self.audit_summary is None:
+            return None
+        folder = Path(folder)
+        auditing.write_report(self.audit_summary, folder)
+        examples = auditing.twin_examples(self.facts, self.store_index, self.splits, self.labels, self.near_duplicate_distance)
+        names = [self.table.relative(i) for i in range(len(self.labels))]
+        auditing.save_pairs_png(self.store, self.store_index, examples, names, self.splits, folder / "near_duplicates.png")
+        return self.audit_summary
+
     # -- curriculum ------------------------------------------------------------------------
     def set_active_classes(self, classes: Sequence[int]) -> None:
         """Serve only these class indices in train/val (dataloaders must be reloaded to take effect)."""
@@ -227,15 +327,18 @@ class ASLDataModule(pl.LightningDataModule):
     def dataset(self, split: str, active_only: bool = False, train_transform: bool | None = None) -> ImageDataset:
         rows = self.indices(split, active_only)
         tf = self.train_tf if (train_transform if train_transform is not None else split == "train") else self.eval_tf
-        return ImageDataset(self.store, self.store_index[rows], self.labels[rows], tf)
+        return ImageDataset(self.store, self.store_index[rows], self.labels[rows], tf, self.landmarks, self.inputs)
 
     def _loader(self, ds: ImageDataset, train: bool) -> DataLoader:
         if len(ds) == 0:
             raise ASLError("a data split is empty: check data.split (counts/fractions) and data.classes")
+        # Training order depends on (seed, epoch) only, so a resumed run sees the same batches.
+        sampler = EpochShuffle(len(ds), self.seed, self.trainer.current_epoch if self.trainer else 0) if train else None
         return DataLoader(
             ds,
             batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
+            sampler=sampler,
+            generator=sampler.generator if sampler else None,
             drop_last=train and len(ds) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

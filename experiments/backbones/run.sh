@@ -13,8 +13,10 @@ SEEDS=${SEEDS:-0,1,2}
 EPOCHS=${EPOCHS:-15}
 SIZE=${SIZE:-64}
 OUT=${OUT:-experiments/backbones/runs}
+EXTRA=${EXTRA:-}             # more overrides, e.g. "trainer.num_workers=2"
+# shellcheck disable=SC2206
 common=(-m trainer="$TRAINER" trainer.max_epochs="$EPOCHS" seed="$SEEDS" model=small_cnn,resnet18
-        model.input_size="$SIZE" data=folder)
+        model.input_size="$SIZE" data=folder $EXTRA)
 asl-train "${common[@]}" data.root="$DATA/asl_alphabet_room" hydra.sweep.dir="$OUT/room"
-asl-train "${common[@]}" data.root="$DATA/asl_massey_black" 'data.split.group_by=(hand\d+)_' \
+asl-train "${common[@]}" data.root="$DATA/asl_massey_black" "data.split.group_by='(hand\d+)_'" \
   'data.split.group_assign={val:[hand4],test:[hand5]}' hydra.sweep.dir="$OUT/massey"

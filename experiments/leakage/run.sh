@@ -8,9 +8,11 @@ SEEDS=${SEEDS:-0,1,2}
 EPOCHS=${EPOCHS:-15}
 OUT=${OUT:-experiments/leakage/runs}
 SETS=${SETS:-asl_massey_black asl_alphabet_room}
+EXTRA=${EXTRA:-}             # more overrides, e.g. "trainer.num_workers=2"
 for set in $SETS; do
+  # shellcheck disable=SC2086
   asl-train -m data=folder "data.root=$DATA/$set" model=small_cnn model.input_size=64 "trainer=$TRAINER" \
-    "trainer.max_epochs=$EPOCHS" "seed=$SEEDS" data.split.dedupe=false,true \
+    "trainer.max_epochs=$EPOCHS" "seed=$SEEDS" data.split.dedupe=false,true $EXTRA \
     "hydra.sweep.dir=$OUT/$set"
 done
 python experiments/leakage/leak_rates.py "$DATA"
