@@ -15,9 +15,10 @@ OUT=${OUT:-experiments/curriculum/runs}
 SIZE=${SIZE:-48}
 MODELS=${MODELS:-small_cnn}
 SETS=${SETS:-massey room}
+EXTRA=${EXTRA:-}             # more overrides, e.g. "trainer.num_workers=2"
 
 common=(experiment=curriculum_vs_all data=folder "model=$MODELS" "model.input_size=$SIZE" "trainer=$TRAINER"
-        "trainer.max_epochs=$EPOCHS" "seed=$SEEDS")
+        "trainer.max_epochs=$EPOCHS" "seed=$SEEDS" $EXTRA)
 
 for set in $SETS; do
   case $set in
