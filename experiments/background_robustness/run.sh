@@ -28,7 +28,8 @@ declare -A BLACK2ROOM=(
   [bg_inplace]="data/background=procedural_inplace"                  # new backgrounds, hand stays put
   [bg_noarm]="data/background=procedural data.background.extend_arm=false"  # + random scale/place, wrist at the edge
   [bg_place]="data/background=procedural"                            # + random scale/place, forearm drawn
-  [best]="experiment=background_best"                                # bg_place + photometric
+  [bg_place_photometric]="data/background=procedural data/augment=photometric"  # bg_place + strong photometric
+  [best]="experiment=background_best"                                # the preset (= bg_place since the GPU sweep)
 )
 declare -A ROOM2BLACK=(
   [none]=""
@@ -46,7 +47,7 @@ throttle() {  # at most PARALLEL sweeps at once; a failed sweep stops the script
 for dir in $DIRECTIONS; do
   case $dir in
     black2room)
-      rows=${ROWS:-none photometric maskfree bg_inplace bg_noarm bg_place best}
+      rows=${ROWS:-none photometric maskfree bg_inplace bg_noarm bg_place bg_place_photometric}
       for row in $rows; do
         [[ -v BLACK2ROOM[$row] ]] || { echo "ROWS: no row '$row' for black2room (${!BLACK2ROOM[*]})" >&2; exit 2; }
         # shellcheck disable=SC2086
