@@ -55,9 +55,24 @@ def run_cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def train_in_process(run: Path, overrides: list[str]) -> Path:
+    """Compose the train config, save it as asl-train does (.hydra/config.yaml) and train into ``run``."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from asl.training import train
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={run}"])
+    (run / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run / ".hydra" / "config.yaml", resolve=True)
+    train(cfg)
+    return run
+
+
 TINY_TRAIN = [
     "data.synthetic.per_class=4", "data.synthetic.image_size=32", "model.input_size=32",
     "data.batch_size=16", "trainer.max_epochs=2", "trainer.num_workers=0", "trainer.log_every_n_steps=1",
 ]
 
-__all__ = ["CONFIG_PATH", "LETTERS", "REPO", "SHARED_DATA", "TINY_TRAIN", "make_photo_folder", "run_cli"]
+__all__ = ["CONFIG_PATH", "LETTERS", "REPO", "SHARED_DATA", "TINY_TRAIN", "make_photo_folder", "run_cli", "train_in_process"]

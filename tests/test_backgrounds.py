@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 from PIL import Image
 
 from asl import LETTERS, ASLError
@@ -20,9 +19,8 @@ from asl.data.backgrounds import FAMILIES, BackgroundComposite, composite, rende
 from asl.data.datamodule import ASLDataModule
 from asl.data.masks import key_colour_mask
 from asl.evaluation import background_shift
-from asl.training import train
 
-from .conftest import CONFIG_PATH, TINY_TRAIN, make_photo_folder
+from .conftest import CONFIG_PATH, TINY_TRAIN, make_photo_folder, train_in_process
 
 KEYS = {"black": (0, 0, 0), "white": (255, 255, 255), "green": (0, 177, 64)}
 
@@ -149,16 +147,10 @@ def tiny_run(base: Path) -> Path:
     """A synthetic run with procedural backgrounds, tested afterwards on a second photo folder."""
     run = base / "bg-run"
     second = make_photo_folder(base / "second", letters="ABC", per_class=3, size=24)
-    overrides = [*TINY_TRAIN, "trainer.max_epochs=1", "data.classes=ABC", "logger=tensorboard",
-                 f"paths.output_dir={run}", "data/background=procedural", "data/augment=photometric",
-                 f"+eval_sets.second={second}", "background_shift=true",
-                 "+trainer.enable_progress_bar=false", "~callbacks.progress_bar"]
-    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    (run / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, run / ".hydra" / "config.yaml", resolve=True)
-    train(cfg)
-    return run
+    return train_in_process(run, [*TINY_TRAIN, "trainer.max_epochs=1", "data.classes=ABC", "logger=tensorboard",
+                                  "data/background=procedural", "data/augment=photometric",
+                                  f"+eval_sets.second={second}", "background_shift=true",
+                                  "+trainer.enable_progress_bar=false", "~callbacks.progress_bar"])
 
 
 @pytest.mark.slow

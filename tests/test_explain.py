@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from asl.cli import explain as explain_cli
 from asl.evaluation import datamodule_for, evaluate
@@ -25,23 +23,16 @@ from asl.explain import (
     mistakes_figure,
 )
 from asl.module import ASLClassifier, load_classifier
-from asl.training import train
 
-from .conftest import CONFIG_PATH, TINY_TRAIN, make_photo_folder
+from .conftest import TINY_TRAIN, make_photo_folder, train_in_process
 
 
 @functools.cache
 def tiny_run(base: Path) -> Path:
     """A run folder trained in-process (small CNN, 32 px, 1 epoch), as asl-train writes it."""
     run = base / "explain-run"
-    overrides = [*TINY_TRAIN, "trainer.max_epochs=1", "data.image_size=32", "logger=none", f"paths.output_dir={run}",
-                 "+trainer.enable_progress_bar=false", "~callbacks.progress_bar", "~callbacks.lr_monitor"]
-    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    (run / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, run / ".hydra" / "config.yaml", resolve=True)
-    train(cfg)
-    return run
+    return train_in_process(run, [*TINY_TRAIN, "trainer.max_epochs=1", "data.image_size=32", "logger=none",
+                                  "+trainer.enable_progress_bar=false", "~callbacks.progress_bar", "~callbacks.lr_monitor"])
 
 
 @pytest.fixture(scope="session")
