@@ -233,7 +233,7 @@ class ASLDataModule(pl.LightningDataModule):
                            f"Use data.no_hand=drop (listed in skipped_files.csv) or keep.")
         if missing and self.no_hand == "drop":
             keep = [i for i in range(len(results)) if i not in missing]
-            table.drop(missing)
+            table.drop(missing, what="hand-less")
             results = [results[i] for i in keep]
             splits = [splits[i] for i in keep] if splits is not None else None
         return results, splits

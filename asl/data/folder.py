@@ -64,8 +64,10 @@ class ImageTable:
                 return candidate
         return None
 
-    def drop(self, bad: dict[int, str]) -> None:
-        """Remove images by index, recording why; fail if a class is left without images."""
+    def drop(self, bad: dict[int, str], what: str = "unreadable") -> None:
+        """Remove images by index, recording why; fail if a class is left without images.
+
+        ``what`` names the kind of image dropped in the warning (unreadable, without a hand, ...)."""
         if not bad:
             return
         dropped = [(str(self.paths[i]), why) for i, why in sorted(bad.items())]
@@ -75,9 +77,9 @@ class ImageTable:
         self.labels = [self.labels[i] for i in keep]
         if self.presplit is not None:
             self.presplit = [self.presplit[i] for i in keep]
-        log.warning("Skipped %d unreadable image(s) (all listed in the run folder's skipped_files.csv): %s",
-                    len(dropped), "; ".join(why for _, why in dropped[:5]))
-        self.check_nonempty(f"after skipping {len(dropped)} unreadable file(s)")
+        log.warning("Skipped %d %s image(s) (all listed in the run folder's skipped_files.csv): %s",
+                    len(dropped), what, "; ".join(why for _, why in dropped[:5]))
+        self.check_nonempty(f"after skipping {len(dropped)} {what} image(s)")
 
     def check_nonempty(self, context: str = "") -> None:
         counts = np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=len(self.classes))
