@@ -155,32 +155,26 @@ def repeat_to(ds, n: int, seed: int):
 
 
 class CurriculumCallback(pl.Callback):
-    """Switches the active classes on the datamodule and the module at stage boundaries (the trainer
-    reloads the dataloaders every epoch) and logs images seen, wall time and the number of active classes."""
+    """Keeps the module's active classes on the plan's stage and logs images seen, wall time and the
+    number of active classes. The datamodule reads its classes from the same plan whenever Lightning
+    builds a training loader (every epoch), so a run resumed in a later stage gets that stage's data."""
 
     def __init__(self, plan: Plan, datamodule):
         self.plan, self.dm = plan, datamodule
         self.start = time.time()
-
-    def apply(self, pl_module: pl.LightningModule, epoch: int) -> bool:
-        """Activate epoch ``epoch``'s classes; True when the datamodule's classes changed."""
-        classes = self.plan.active_at(epoch)
-        pl_module.set_active_classes(classes)
-        if classes == self.dm.active_classes:
-            return False
-        self.dm.set_active_classes(classes)
-        log.info("epoch %d: curriculum stage %d, %d active classes: %s", epoch, self.plan.stage_at(epoch),
-                 len(classes), "".join(self.dm.classes[c] for c in classes))
-        return True
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self.apply(pl_module, trainer.current_epoch)
+        self.stage: int | None = None  # the stage last announced in the log
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = time.time()
-        if self.apply(pl_module, trainer.current_epoch):  # resumed in a later stage: its loader was built too early
-            trainer.fit_loop._last_train_dl_reload_epoch = float("-inf")  # (private) rebuild it before the first epoch
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch
+        classes = self.plan.active_at(epoch)
+        pl_module.set_active_classes(classes)
+        if self.plan.stage_at(epoch) != self.stage:
+            self.stage = self.plan.stage_at(epoch)
+            log.info("epoch %d: curriculum stage %d, %d active classes: %s", epoch, self.stage,
+                     len(classes), "".join(self.dm.classes[c] for c in classes))
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -189,11 +183,7 @@ class CurriculumCallback(pl.Callback):
         pl_module.log("progress/wall_s", float(time.time() - self.start))
         pl_module.log("curriculum/active_classes", float(pl_module.active_mask.sum()))
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.apply(pl_module, trainer.current_epoch + 1)  # the next epoch's loaders are built after this
-
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.dm.set_active_classes(range(len(self.dm.classes)))
         pl_module.set_active_classes(None)
 
 
@@ -208,6 +198,7 @@ def setup_curriculum(cfg: DictConfig, dm, module, trainer_kwargs: dict[str, Any]
     if len(plan.stages) > 1 or plan.epoch_images:  # new stage, or a new draw to fill fixed-size epochs
         trainer_kwargs["reload_dataloaders_every_n_epochs"] = 1
     dm.epoch_images = plan.epoch_images
+    dm.class_schedule = plan.active_at
     module.planned_steps = plan.total_steps(train_counts)
     log.info("Budget: %d epochs of %s; stages: %s", plan.epochs,
              f"{plan.epoch_images} images" if plan.epoch_images else "the active classes' images", plan.describe(dm.classes))

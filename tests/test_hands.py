@@ -79,6 +79,26 @@ def test_cache_hits_misses_and_invalidation(photos, tmp_path, stub):
         detect.check_settings({"retry": ["sideways"]})
 
 
+def test_retries_run_in_order_until_a_hand_is_found(monkeypatch):
+    """A mapping retry runs the detector again with those settings; retries stop at the first hand."""
+    pytest.importorskip("mediapipe")
+    det = detect.MediaPipeDetector({"retry": ["mirror", {"model_complexity": 0, "padding": 0.75}, {"padding": 1.0}]})
+    tried = []
+
+    def run(rgb, **override):
+        tried.append(override)
+        return _hand() if override.get("padding") == 0.75 else None
+
+    monkeypatch.setattr(det, "_run", run)
+    res = det(np.zeros((40, 40, 3), np.uint8))
+    det.close()
+    assert tried == [{}, {}, {"model_complexity": 0, "padding": 0.75}] and res["box"] is not None
+    for bad, key in (({"depth": 1},), "hands.retry"), (({"padding": 3},), "hands.retry.padding"), \
+                    (({"model_complexity": 2},), "hands.retry.model_complexity"):
+        with pytest.raises(ASLError, match=key):
+            detect.check_settings({"retry": list(bad)})
+
+
 def test_missing_mediapipe_names_the_install_command(monkeypatch, photos, tmp_path):
     monkeypatch.setitem(sys.modules, "mediapipe", None)
     with pytest.raises(ASLError, match=r"pip install -e '\.\[hands\]'"):

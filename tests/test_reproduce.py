@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -62,6 +63,33 @@ def test_sigkill_mid_training_then_resume_equals_uninterrupted(uninterrupted, tm
     resumed = train_in_process(args[:-2] + ["ckpt_path=last"], run)
     assert comparable(resumed) == comparable(uninterrupted)
     assert reproduce_command(run, tmp_path / "copy")[-1] == f"hydra.run.dir={(tmp_path / 'copy').resolve()}"
+
+
+class CrashAtEpoch(pl.Callback):
+    """Fails at the start of one epoch, as a crash would (configured with ``+callbacks.crash=...``)."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError(f"crash at epoch {self.epoch}")
+
+
+@pytest.mark.slow
+def test_crash_in_a_later_curriculum_stage_with_workers_then_resume_equals_uninterrupted(tmp_path):
+    """Stage 2 (all letters) starts at epoch 1; the crash comes in epoch 2, so the resumed run must
+    build its first loader with stage 2's classes; two loader workers each draw their own augmentation."""
+    run_cfg = [*RUN, "trainer.max_epochs=3", "curriculum=five_then_all", "budget.unit=images", "trainer.num_workers=2",
+               "~data.classes"]
+    full = train_in_process(run_cfg, tmp_path / "full")
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="crash at epoch 2"):
+        train_in_process([*run_cfg, "+callbacks.crash._target_=tests.test_reproduce.CrashAtEpoch", "+callbacks.crash.epoch=2"], run)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    resumed = train_in_process([*run_cfg, "ckpt_path=last"], run)
+    assert comparable(resumed) == comparable(full)
+    assert resumed["images_seen"] == full["images_seen"] and resumed["budget"]["epochs"] == 3
 
 
 def test_checkpoint_writes_are_atomic(tmp_path):

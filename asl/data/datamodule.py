@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,7 @@ class ASLDataModule(pl.LightningDataModule):
         self.hands = dict(hands or {})  # source, margin and detector settings (asl.hands)
         self.landmarks: np.ndarray | None = None
         self.active_classes: list[int] = list(range(len(self.classes)))
+        self.class_schedule: Callable[[int], list[int]] | None = None  # epoch → active classes (a curriculum plan)
         self.epoch_images: int | None = None  # fixed training images per epoch (curriculum budgets); None = one pass
         self.table: ImageTable | None = None
 
@@ -347,6 +348,8 @@ class ASLDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        if self.class_schedule is not None:
+            self.set_active_classes(self.class_schedule(self.trainer.current_epoch if self.trainer else 0))
         ds = self.dataset("train", active_only=True)
         if self.epoch_images and len(ds):  # as many images per epoch whatever classes are active (curriculum)
             ds = repeat_to(ds, self.epoch_images, self.seed * 1000 + (self.trainer.current_epoch if self.trainer else 0))

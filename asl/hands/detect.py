@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,14 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "padding": 0.25,  # black border added on each side, as a fraction of the longer side
     "min_confidence": 0.3,  # MediaPipe min_detection_confidence
     "model_complexity": 1,  # 0 (lite) or 1 (full) landmark model
-    "retry": ["mirror", "upscale"],  # tried in order when the plain image gives no hand
+    # Tried in order while no hand is found: the mirrored photo, the 2x up-scaled photo, or a
+    # mapping of settings to try instead (the lite model with a wide border finds most hands
+    # that the full model misses in room photos: experiments/hands/README.md).
+    "retry": ["mirror", "upscale", {"model_complexity": 0, "padding": 0.75}, {"padding": 1.0}],
     "max_side": 512,  # photos are shrunk to at most this side before detection (speed)
 }
-RETRIES = ("mirror", "upscale")
+RETRIES = ("mirror", "upscale")  # named retries; a mapping retry sets some of RETRY_KEYS instead
+RETRY_KEYS = ("padding", "min_confidence", "model_complexity")
 
 Result = dict[str, Any] | None
 Detector = Callable[[np.ndarray], Result]
@@ -49,17 +53,29 @@ def check_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     unknown = sorted(set(s) - set(DEFAULT_SETTINGS))
     if unknown:
         raise ASLError(f"hands: unknown detector option(s) {unknown}; known: {sorted(DEFAULT_SETTINGS)}")
-    if not 0 <= float(s["padding"]) <= 1:
-        raise ASLError(f"hands.padding must be in [0, 1], got {s['padding']}")
-    if not 0 <= float(s["min_confidence"]) <= 1:
-        raise ASLError(f"hands.min_confidence must be in [0, 1], got {s['min_confidence']}")
-    if s["model_complexity"] not in (0, 1):
-        raise ASLError(f"hands.model_complexity must be 0 or 1, got {s['model_complexity']}")
-    s["retry"] = list(s["retry"] or [])
-    bad = [r for r in s["retry"] if r not in RETRIES]
-    if bad:
-        raise ASLError(f"hands.retry: unknown retries {bad}; choose from {list(RETRIES)}")
+    _check_values(s, "hands")
+    retries = []
+    for r in s["retry"] or []:
+        if isinstance(r, Mapping):
+            r = dict(r)
+            unknown = sorted(set(r) - set(RETRY_KEYS))
+            if unknown or not r:
+                raise ASLError(f"hands.retry: a settings retry may set {list(RETRY_KEYS)}, got {sorted(r)}")
+            _check_values(r, "hands.retry")
+        elif r not in RETRIES:
+            raise ASLError(f"hands.retry: unknown retry {r!r}; use {list(RETRIES)} or a mapping of {list(RETRY_KEYS)}")
+        retries.append(r)
+    s["retry"] = retries
     return s
+
+
+def _check_values(s: dict[str, Any], where: str) -> None:
+    if "padding" in s and not 0 <= float(s["padding"]) <= 1:
+        raise ASLError(f"{where}.padding must be in [0, 1], got {s['padding']}")
+    if "min_confidence" in s and not 0 <= float(s["min_confidence"]) <= 1:
+        raise ASLError(f"{where}.min_confidence must be in [0, 1], got {s['min_confidence']}")
+    if "model_complexity" in s and s["model_complexity"] not in (0, 1):
+        raise ASLError(f"{where}.model_complexity must be 0 or 1, got {s['model_complexity']}")
 
 
 def require_mediapipe():
@@ -76,19 +92,24 @@ class MediaPipeDetector:
 
     def __init__(self, settings: dict[str, Any] | None = None):
         self.settings = check_settings(settings)
-        hands = require_mediapipe()
-        self._hands = hands.Hands(static_image_mode=True, max_num_hands=1,
-                                  model_complexity=int(self.settings["model_complexity"]),
-                                  min_detection_confidence=float(self.settings["min_confidence"]))
+        self._mp = require_mediapipe()
+        self._models: dict[tuple[int, float], Any] = {}  # one MediaPipe graph per (complexity, confidence)
 
     def close(self) -> None:
-        self._hands.close()
+        for m in self._models.values():
+            m.close()
+        self._models.clear()
 
-    def _run(self, rgb: np.ndarray) -> Result:
+    def _run(self, rgb: np.ndarray, **override: Any) -> Result:
+        s = {**self.settings, **override}
+        key = (int(s["model_complexity"]), float(s["min_confidence"]))
+        if key not in self._models:
+            self._models[key] = self._mp.Hands(static_image_mode=True, max_num_hands=1,
+                                               model_complexity=key[0], min_detection_confidence=key[1])
         h, w = rgb.shape[:2]
-        pad = int(round(float(self.settings["padding"]) * max(h, w)))
+        pad = int(round(float(s["padding"]) * max(h, w)))
         img = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)) if pad else rgb
-        out = self._hands.process(np.ascontiguousarray(img))
+        out = self._models[key].process(np.ascontiguousarray(img))
         if not out.multi_hand_landmarks:
             return None
         H, W = img.shape[:2]
@@ -108,7 +129,9 @@ class MediaPipeDetector:
         for retry in self.settings["retry"]:
             if res is not None:
                 break
-            if retry == "mirror":
+            if isinstance(retry, dict):
+                res = self._run(rgb, **retry)
+            elif retry == "mirror":
                 res = self._run(rgb[:, ::-1])
                 if res is not None:  # undo the flip: x mirrors back, and so does the hand
                     lm = np.asarray(res["landmarks"])
