@@ -18,7 +18,8 @@ from asl.hands.detect import detect_files, detection_rates
 SETTINGS = {
     "no padding, no retry": {"padding": 0.0, "retry": []},
     "25 % padding, no retry": {"padding": 0.25, "retry": []},
-    "25 % padding, retry mirrored + 2x (default)": {},
+    "25 % padding, retry mirrored + 2x": {"padding": 0.25, "retry": ["mirror", "upscale"]},
+    "+ retry lite 75 % padding, full 100 % padding (default)": {},
 }
 
 

@@ -6,18 +6,19 @@
 #   experiments/hands/run.sh                                  # all rows, 3 seeds, on this machine
 #   ROWS=landmark_mlp SEEDS=0,1,2 experiments/hands/run.sh    # one row
 #
-# Rows that need hands (landmark_mlp, cnn_crop, fusion) need mediapipe or a filled detector cache
+# Rows that need hands (all but cnn) need mediapipe or a filled detector cache
 # (asl-prepare hands data.root=...): run them where the cache is. Row "cnn" needs no detector.
 # Env: DATA (holds asl_alphabet_room/ and asl_massey_black/), TRAINER (cpu|gpu), SEEDS, EPOCHS (image
-# models), LM_EPOCHS (landmark MLP), OUT (multirun root), ROWS, SETUPS.
+# models), LM_EPOCHS (landmark MLP), FT_EPOCHS (fusion_from_runs), OUT (multirun root), ROWS, SETUPS.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 TRAINER=${TRAINER:-cpu}
 SEEDS=${SEEDS:-0,1,2}
 EPOCHS=${EPOCHS:-8}
+FT_EPOCHS=${FT_EPOCHS:-3}  # fusion_from_runs: joint fine-tuning after loading both branches
 LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc saturates by then)
 OUT=${OUT:-experiments/hands/runs}
-ROWS=${ROWS:-"landmark_mlp cnn_crop fusion cnn"}
+ROWS=${ROWS:-"landmark_mlp cnn_crop cnn_crop_bg fusion_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 M=$DATA/asl_massey_black
 R=$DATA/asl_alphabet_room
@@ -27,13 +28,23 @@ row_args() {
     landmark_mlp) echo "model=landmark_mlp data.no_hand=drop data.batch_size=128 trainer.max_epochs=$LM_EPOCHS" ;;
     cnn) echo "model=small_cnn model.input_size=48 trainer.max_epochs=$EPOCHS" ;;
     cnn_crop) echo "model=small_cnn model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
+    # hand crops whose black backdrop (key_black masks) is replaced by procedural backgrounds, hand kept in place
+    cnn_crop_bg) echo "model=small_cnn model.input_size=48 data.hand_crop=true data/background=procedural data.background.scale=null data.masks=key_black trainer.max_epochs=$EPOCHS" ;;
     fusion) echo "model=fusion model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
+    # rows cnn_crop_bg and landmark_mlp (same setup and seed; run them first) fused, fine-tuned together for FT_EPOCHS
+    fusion_from_runs) echo "model=fusion model.input_size=48 data.hand_crop=true data/background=procedural \
+      data.background.scale=null data.masks=key_black trainer.max_epochs=$FT_EPOCHS \
+      model.from_checkpoints.image=$OUT/cnn_crop_bg/$setup/\${seed}/checkpoints/best.ckpt \
+      model.from_checkpoints.landmarks=$OUT/landmark_mlp/$setup/\${seed}/checkpoints/best.ckpt" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
 
 for row in $ROWS; do
   for setup in $SETUPS; do
+    case $row:$setup in  # room photos have no plain backdrop to key out
+      cnn_crop_bg:room2massey|fusion_from_runs:room2massey) continue ;;
+    esac
     case $setup in
       massey2room) train=$M; test=$R; split="data.split.fractions=[0.8,0.1,0.1]" ;;
       room2massey) train=$R; test=$M; split="data.split.fractions=[0.8,0.1,0.1]" ;;
