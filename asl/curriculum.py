@@ -171,7 +171,7 @@ class CurriculumCallback(pl.Callback):
         epoch = trainer.current_epoch
         classes = self.plan.active_at(epoch)
         pl_module.set_active_classes(classes)
-        if self.plan.stage_at(epoch) != self.stage:
+        if len(self.plan.stages) > 1 and self.plan.stage_at(epoch) != self.stage:
             self.stage = self.plan.stage_at(epoch)
             log.info("epoch %d: curriculum stage %d, %d active classes: %s", epoch, self.stage,
                      len(classes), "".join(self.dm.classes[c] for c in classes))

@@ -79,6 +79,17 @@ def test_cache_hits_misses_and_invalidation(photos, tmp_path, stub):
         detect.check_settings({"retry": ["sideways"]})
 
 
+def test_two_jobs_filling_one_cache_keep_each_others_results(photos, tmp_path, stub):
+    """Each job saves what it found; the file keeps both jobs' photos (merged under a lock)."""
+    paths = sorted(photos.rglob("*.png"))
+    cache = tmp_path / "cache"
+    detect.detect_files(paths[:2], cache_dir=cache, progress=False)  # job 1
+    settings = detect.check_settings({})
+    detect._save(detect.cache_file(cache, settings), settings, {"/elsewhere/x.png": {"stamp": [1, 2], "result": None}})  # job 2
+    saved = json.loads(detect.cache_file(cache, settings).read_text())["files"]
+    assert {str(p.resolve()) for p in paths[:2]} | {"/elsewhere/x.png"} == set(saved)
+
+
 def test_retries_run_in_order_until_a_hand_is_found(monkeypatch):
     """A mapping retry runs the detector again with those settings; retries stop at the first hand."""
     pytest.importorskip("mediapipe")

@@ -21,6 +21,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from asl import ASLError
@@ -159,11 +160,25 @@ def _stamp(p: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())["files"]
+    except (ValueError, KeyError):
+        log.warning("%s: unreadable hand cache, detecting again", path)
+        return {}
+
+
 def _save(path: Path, settings: dict[str, Any], entries: dict[str, Any]) -> None:
+    """Merge ``entries`` into the cache file under a lock, so processes filling one cache at once
+    (a parallel sweep) keep each other's results; written to a temporary file, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"version": CACHE_VERSION, "settings": settings, "files": entries}))
-    tmp.replace(path)
+    with FileLock(str(path) + ".lock"):
+        merged = {**_read(path), **entries}
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "settings": settings, "files": merged}))
+        tmp.replace(path)
 
 
 def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | None = None,
@@ -177,12 +192,7 @@ def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | 
     settings = check_settings(settings)
     paths = [Path(p).expanduser().resolve() for p in paths]
     cpath = cache_file(cache_dir, settings) if cache_dir is not None else None
-    entries: dict[str, Any] = {}
-    if cpath is not None and cpath.exists():
-        try:
-            entries = json.loads(cpath.read_text())["files"]
-        except (ValueError, KeyError):
-            log.warning("%s: unreadable hand cache, detecting again", cpath)
+    entries: dict[str, Any] = _read(cpath) if cpath is not None else {}
     stamps = [_stamp(p) for p in paths]
     todo = [i for i, p in enumerate(paths) if entries.get(str(p), {}).get("stamp") != stamps[i]]
     if todo:

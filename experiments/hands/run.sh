@@ -18,7 +18,7 @@ EPOCHS=${EPOCHS:-8}
 FT_EPOCHS=${FT_EPOCHS:-3}  # fusion_from_runs: joint fine-tuning after loading both branches
 LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc saturates by then)
 OUT=${OUT:-experiments/hands/runs}
-ROWS=${ROWS:-"landmark_mlp cnn_crop cnn_crop_bg fusion_from_runs fusion cnn"}
+ROWS=${ROWS:-"landmark_mlp cnn_crop cnn_crop_bg cnn_crop_bg_photo fusion_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 M=$DATA/asl_massey_black
 R=$DATA/asl_alphabet_room
@@ -30,6 +30,8 @@ row_args() {
     cnn_crop) echo "model=small_cnn model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
     # hand crops whose black backdrop (key_black masks) is replaced by procedural backgrounds, hand kept in place
     cnn_crop_bg) echo "model=small_cnn model.input_size=48 data.hand_crop=true data/background=procedural data.background.scale=null data.masks=key_black trainer.max_epochs=$EPOCHS" ;;
+    # ... plus strong lighting/colour/blur/noise/JPEG changes (data/augment=photometric)
+    cnn_crop_bg_photo) echo "$(row_args cnn_crop_bg) data/augment=photometric" ;;
     fusion) echo "model=fusion model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
     # rows cnn_crop_bg and landmark_mlp (same setup and seed; run them first) fused, fine-tuned together for FT_EPOCHS
     fusion_from_runs) echo "model=fusion model.input_size=48 data.hand_crop=true data/background=procedural \
@@ -43,7 +45,7 @@ row_args() {
 for row in $ROWS; do
   for setup in $SETUPS; do
     case $row:$setup in  # room photos have no plain backdrop to key out
-      cnn_crop_bg:room2massey|fusion_from_runs:room2massey) continue ;;
+      cnn_crop_bg*:room2massey|fusion_from_runs:room2massey) continue ;;
     esac
     case $setup in
       massey2room) train=$M; test=$R; split="data.split.fractions=[0.8,0.1,0.1]" ;;

@@ -46,6 +46,23 @@ def main(out: str) -> None:
             a = np.array(found) * 100
             cells += [f"{a[:, k].mean():.1f} ± {a[:, k].std():.1f} (n={len(a)})" for k in (0, 1)]
         print(f"| {row.name} | " + " | ".join(cells) + " |")
+    print("\nWhat limits each transfer (confusion matrices summed over seeds; rows = true letter):")
+    for row in sorted(p for p in root.iterdir() if p.is_dir()):
+        for setup in setups[:2]:
+            mats = [json.loads(m.read_text()) for m in sorted((row / setup).glob("*/transfer/metrics.json"))]
+            if mats:
+                print(f"- {row.name}, {setup}: {limits(mats)}")
+
+
+def limits(metrics: list[dict], k: int = 6) -> str:
+    """The k lowest letters and the k most frequent confusions, summed over runs."""
+    letters = list(metrics[0]["per_class_acc"])
+    conf = np.sum([np.asarray(m["confusion"]) for m in metrics], axis=0)
+    acc = conf.diagonal() / conf.sum(1).clip(min=1)
+    off = conf - np.diag(conf.diagonal())
+    pairs = sorted(((off[i, j], i, j) for i in range(len(letters)) for j in range(len(letters)) if off[i, j]), reverse=True)[:k]
+    return ("lowest " + ", ".join(f"{letters[i]} {acc[i]:.0%}" for i in np.argsort(acc)[:k])
+            + "; confused " + ", ".join(f"{letters[i]}→{letters[j]} {n}" for n, i, j in pairs))
 
 
 if __name__ == "__main__":
