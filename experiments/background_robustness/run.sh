@@ -29,7 +29,7 @@ declare -A BLACK2ROOM=(
   [bg_noarm]="data/background=procedural data.background.extend_arm=false"  # + random scale/place, wrist at the edge
   [bg_place]="data/background=procedural"                            # + random scale/place, forearm drawn
   [bg_place_photometric]="data/background=procedural data/augment=photometric"  # bg_place + strong photometric
-  [best]="experiment=background_best"                                # the preset (= bg_place since the GPU sweep)
+  [best]="experiment=background_best"                                # the preset (hand crops + backgrounds in place)
 )
 declare -A ROOM2BLACK=(
   [none]=""
