@@ -56,6 +56,10 @@ def test_no_hand_rows_stay_zero_and_augmentation_changes_only_hands(rows):
     # Wrist stays put under rotation and scale (no jitter, no finger changes).
     b = augment(x[:4], rotate=30, scale=0.2, generator=g)
     assert torch.allclose(b[:, :3], x[:4, :3], atol=1e-5)
+    # Tilt turns the hand rigidly about the wrist: 3-D distances to the wrist stay, the 2-D view changes.
+    c = augment(x[:4], tilt=40, generator=g)
+    d3 = lambda r: (r[:, :-1].reshape(-1, 21, 3) - r[:, :3].reshape(-1, 1, 3)).norm(dim=-1)  # noqa: E731
+    assert torch.allclose(d3(c), d3(x[:4]), atol=1e-5) and not torch.allclose(c, x[:4])
 
 
 def test_fusion_falls_back_to_the_image_branch_without_a_hand():

@@ -89,9 +89,11 @@ def feature_dim(kinds: Sequence[str] = FEATURES, use_z: bool = True) -> int:
 
 
 def augment(x: torch.Tensor, rotate: float = 0.0, scale: float = 0.0, jitter: float = 0.0,
-            finger_length: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+            finger_length: float = 0.0, tilt: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random in-plane rotation (degrees) about the wrist, scale (±fraction), per-point jitter
-    (fraction of the palm size) and per-finger length changes (±fraction); absent hands stay zero."""
+    (fraction of the palm size), per-finger length changes (±fraction) and tilt: rotation out of
+    the image plane about the wrist's vertical and horizontal axes (degrees, through MediaPipe's
+    relative depth z), as when another signer holds the hand side-on. Absent hands stay zero."""
     b = x.shape[0]
     lm = x[:, :-1].reshape(b, NUM_LANDMARKS, 3).clone()
     wrist = lm[:, :1].clone()
@@ -110,7 +112,13 @@ def augment(x: torch.Tensor, rotate: float = 0.0, scale: float = 0.0, jitter: fl
     c, s = torch.cos(a), torch.sin(a)
     xr = c[:, None] * lm[..., 0] - s[:, None] * lm[..., 1]
     yr = s[:, None] * lm[..., 0] + c[:, None] * lm[..., 1]
-    lm = torch.stack([xr, yr, lm[..., 2]], -1) * (1 + scale * u(b))[:, None, None]
+    lm = torch.stack([xr, yr, lm[..., 2]], -1)
+    if tilt:
+        for i, j in ((0, 2), (1, 2)):  # about the vertical axis (x and z mix), then the horizontal (y and z)
+            t = torch.deg2rad(tilt * u(b))[:, None]
+            ci, cj = lm[..., i].clone(), lm[..., j].clone()
+            lm[..., i], lm[..., j] = torch.cos(t) * ci + torch.sin(t) * cj, -torch.sin(t) * ci + torch.cos(t) * cj
+    lm = lm * (1 + scale * u(b))[:, None, None]
     lm = lm + jitter * palm * torch.randn(lm.shape, generator=generator, device=x.device)
     lm = lm + wrist
     out = torch.cat([lm.flatten(1), x[:, -1:]], 1)
@@ -119,9 +127,9 @@ def augment(x: torch.Tensor, rotate: float = 0.0, scale: float = 0.0, jitter: fl
 
 def check_augment(cfg: dict[str, Any] | None) -> dict[str, float]:
     cfg = dict(cfg or {})
-    known = {"rotate", "scale", "jitter", "finger_length"}
+    known = {"rotate", "scale", "jitter", "finger_length", "tilt"}
     if set(cfg) - known:
         raise ASLError(f"model.augment: unknown option(s) {sorted(set(cfg) - known)}; known: {sorted(known)}")
-    if any(float(v) < 0 for v in cfg.values()) or float(cfg.get("rotate", 0)) > 180:
-        raise ASLError(f"model.augment: amounts must be >= 0 (rotate <= 180 degrees), got {cfg}")
+    if any(float(v) < 0 for v in cfg.values()) or float(cfg.get("rotate", 0)) > 180 or float(cfg.get("tilt", 0)) > 90:
+        raise ASLError(f"model.augment: amounts must be >= 0 (rotate <= 180, tilt <= 90 degrees), got {cfg}")
     return {k: float(v) for k, v in cfg.items()}

@@ -18,7 +18,7 @@ EPOCHS=${EPOCHS:-8}
 FT_EPOCHS=${FT_EPOCHS:-3}  # fusion_from_runs: joint fine-tuning after loading both branches
 LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc saturates by then)
 OUT=${OUT:-experiments/hands/runs}
-ROWS=${ROWS:-"landmark_mlp cnn_crop cnn_crop_bg cnn_crop_bg_photo fusion_from_runs fusion cnn"}
+ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_photo fusion_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 M=$DATA/asl_massey_black
 R=$DATA/asl_alphabet_room
@@ -26,6 +26,7 @@ R=$DATA/asl_alphabet_room
 row_args() {
   case $1 in
     landmark_mlp) echo "model=landmark_mlp data.no_hand=drop data.batch_size=128 trainer.max_epochs=$LM_EPOCHS" ;;
+    landmark_mlp_tilt) echo "$(row_args landmark_mlp) model.augment.tilt=30" ;;  # + out-of-plane rotation
     cnn) echo "model=small_cnn model.input_size=48 trainer.max_epochs=$EPOCHS" ;;
     cnn_crop) echo "model=small_cnn model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
     # hand crops whose black backdrop (key_black masks) is replaced by procedural backgrounds, hand kept in place
