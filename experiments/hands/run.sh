@@ -34,11 +34,14 @@ row_args() {
     # ... plus strong lighting/colour/blur/noise/JPEG changes (data/augment=photometric)
     cnn_crop_bg_photo) echo "$(row_args cnn_crop_bg) data/augment=photometric" ;;
     fusion) echo "model=fusion model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
-    # rows cnn_crop_bg and landmark_mlp (same setup and seed; run them first) fused, fine-tuned together for FT_EPOCHS
-    fusion_from_runs) echo "model=fusion model.input_size=48 data.hand_crop=true data/background=procedural \
-      data.background.scale=null data.masks=key_black trainer.max_epochs=$FT_EPOCHS \
-      model.from_checkpoints.image=$OUT/cnn_crop_bg/$setup/\${seed}/checkpoints/best.ckpt \
-      model.from_checkpoints.landmarks=$OUT/landmark_mlp/$setup/\${seed}/checkpoints/best.ckpt" ;;
+    # rows cnn_crop_bg (room2massey: cnn_crop) and landmark_mlp, same setup and seed (run them first),
+    # fused and fine-tuned together for FT_EPOCHS
+    fusion_from_runs)
+      local img=cnn_crop_bg bg="data/background=procedural data.background.scale=null data.masks=key_black"
+      [ "$setup" = room2massey ] && img=cnn_crop bg=""
+      echo "model=fusion model.input_size=48 data.hand_crop=true $bg trainer.max_epochs=$FT_EPOCHS \
+        model.from_checkpoints.image=$OUT/$img/$setup/\${seed}/checkpoints/best.ckpt \
+        model.from_checkpoints.landmarks=$OUT/landmark_mlp/$setup/\${seed}/checkpoints/best.ckpt" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
@@ -46,7 +49,7 @@ row_args() {
 for row in $ROWS; do
   for setup in $SETUPS; do
     case $row:$setup in  # room photos have no plain backdrop to key out
-      cnn_crop_bg*:room2massey|fusion_from_runs:room2massey) continue ;;
+      cnn_crop_bg*:room2massey) continue ;;
     esac
     case $setup in
       massey2room) train=$M; test=$R; split="data.split.fractions=[0.8,0.1,0.1]" ;;
