@@ -348,11 +348,12 @@ class ASLDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        epoch = self.trainer.current_epoch if self.trainer else 0
         if self.class_schedule is not None:
-            self.set_active_classes(self.class_schedule(self.trainer.current_epoch if self.trainer else 0))
+            self.set_active_classes(self.class_schedule(epoch))
         ds = self.dataset("train", active_only=True)
         if self.epoch_images and len(ds):  # as many images per epoch whatever classes are active (curriculum)
-            ds = repeat_to(ds, self.epoch_images, self.seed * 1000 + (self.trainer.current_epoch if self.trainer else 0))
+            ds = repeat_to(ds, self.epoch_images, self.seed * 1000 + epoch)
         return self._loader(ds, train=True)
 
     def val_dataloader(self) -> DataLoader:

@@ -20,6 +20,7 @@ LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc sat
 OUT=${OUT:-experiments/hands/runs}
 ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_photo fusion_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
+CROP_BG="data/background=procedural_inplace data.masks=key_black"  # new backgrounds behind the crop's keyed-out hand
 M=$DATA/asl_massey_black
 R=$DATA/asl_alphabet_room
 
@@ -30,14 +31,14 @@ row_args() {
     cnn) echo "model=small_cnn model.input_size=48 trainer.max_epochs=$EPOCHS" ;;
     cnn_crop) echo "model=small_cnn model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
     # hand crops whose black backdrop (key_black masks) is replaced by procedural backgrounds, hand kept in place
-    cnn_crop_bg) echo "model=small_cnn model.input_size=48 data.hand_crop=true data/background=procedural data.background.scale=null data.masks=key_black trainer.max_epochs=$EPOCHS" ;;
+    cnn_crop_bg) echo "$(row_args cnn_crop) $CROP_BG" ;;
     # ... plus strong lighting/colour/blur/noise/JPEG changes (data/augment=photometric)
     cnn_crop_bg_photo) echo "$(row_args cnn_crop_bg) data/augment=photometric" ;;
     fusion) echo "model=fusion model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
     # rows cnn_crop_bg (room2massey: cnn_crop) and landmark_mlp, same setup and seed (run them first),
     # fused and fine-tuned together for FT_EPOCHS
     fusion_from_runs)
-      local img=cnn_crop_bg bg="data/background=procedural data.background.scale=null data.masks=key_black"
+      local img=cnn_crop_bg bg=$CROP_BG
       [ "$setup" = room2massey ] && img=cnn_crop bg=""
       echo "model=fusion model.input_size=48 data.hand_crop=true $bg trainer.max_epochs=$FT_EPOCHS \
         model.from_checkpoints.image=$OUT/$img/$setup/\${seed}/checkpoints/best.ckpt \
