@@ -170,3 +170,18 @@ def test_training_reports_extra_sets_background_shift_and_logs_a_grid(tmp_path_f
     s = background_shift(run / "checkpoints" / "best.ckpt", ["noise"], num_workers=0, accelerator="cpu")
     assert s["background_shift/families"] == ["noise"]
     assert s["background_shift/acc_original"] == pytest.approx(metrics["background_shift/acc_original"])
+
+
+def test_hand_relighting_changes_the_hand_alone_within_its_range():
+    img, mask, _ = synthetic.render("B", np.random.default_rng(0), 48)
+    t = A.Compose([BackgroundComposite(scale=None, feather=1.0, hand_brightness=(0.2, 0.5), hand_saturation=(0.0, 0.0))],
+                  seed=0)
+    inner = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 127
+    grey = img.astype(np.float32).mean(axis=2)[inner]
+    for _ in range(5):
+        out = t(image=img, mask=mask)["image"].astype(np.float32)[inner]
+        assert np.ptp(out, axis=1).max() <= 1  # saturation 0: grey
+        ratio = out[:, 0].sum() / grey.sum()
+        assert 0.19 <= ratio <= 0.51  # darker by a factor drawn from the range
+    with pytest.raises(ASLError, match="hand_brightness"):
+        BackgroundComposite(hand_brightness=(0.0, 1.0))

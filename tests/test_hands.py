@@ -122,8 +122,12 @@ def test_crop_box_is_square_in_pixels_and_pads_outside_the_photo():
     assert w_px == pytest.approx(h_px) == pytest.approx(50)
     assert hand_box(None, 0.2) is None
     img = np.full((100, 100, 3), 7, np.uint8)
-    out = crop(img, [-0.5, -0.5, 0.5, 0.5])  # three quarters outside: padded, not shrunk
-    assert out.shape == (100, 100, 3) and (out == 7).all()
+    out = crop(img, [-0.5, -0.5, 0.5, 0.5])  # three quarters outside: padded with black, not shrunk
+    assert out.shape == (100, 100, 3) and (out[50:, 50:] == 7).all() and (out[:50] == 0).all() and (out[:, :50] == 0).all()
+    # A box that fits in the photo is moved inside it rather than padded; a larger one stays centred.
+    edge = {"box": [0.0, 0.8, 0.2, 1.0]}  # a hand in the bottom-left corner
+    assert hand_box(edge, margin=0.25) == pytest.approx([0.0, 0.7, 0.3, 1.0])
+    assert hand_box(edge, margin=2.5) == pytest.approx([-0.5, 0.3, 0.7, 1.5])
     assert crop_hand(img, None, 0.2, 32).shape == (32, 32, 3)  # no hand: the whole photo, resized
     drawn = draw_hand(img, _hand(), label="A 0.9")
     assert drawn.shape == img.shape and (drawn != img).any() and (img == 7).all()

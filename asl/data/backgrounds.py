@@ -147,6 +147,14 @@ def composite(image: np.ndarray, mask: np.ndarray, background: np.ndarray, feath
     return out.astype(np.uint8)
 
 
+def relight(image: np.ndarray, brightness: float, saturation: float) -> np.ndarray:
+    """``image`` with its colour saturation and brightness scaled (1, 1 leaves it unchanged)."""
+    f = image.astype(np.float32)
+    grey = f.mean(axis=2, keepdims=True)
+    f = (grey + (f - grey) * saturation) * brightness
+    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+
+
 def placement(mask: np.ndarray, rng: Rng, scale: Sequence[float], out_size: tuple[int, int],
               anchor_bottom: bool = True) -> np.ndarray | None:
     """A 2×3 affine matrix moving the hand's bounding box to a random size and place inside the canvas.
@@ -183,6 +191,10 @@ class BackgroundComposite(A.DualTransform):
         extend_arm: when the mask touches the bottom edge (a wrist cut by the frame), the re-placed
             hand may float anywhere and its bottom row is stretched down to the canvas edge: a
             forearm, as in photos of a signer (hand sets cut at the wrist have none).
+        hand_brightness: range of a factor on the hand's brightness alone, drawn log-uniformly
+            (e.g. [0.15, 1.3]: from a back-lit silhouette to a bright hand); null leaves the hand's
+            light as photographed. Light changes of the whole picture belong in the augmentations.
+        hand_saturation: range of a factor on the hand's colour saturation (0 = grey); null = unchanged.
         p: probability of applying the transform.
 
     Images whose mask covers everything (no mask known) pass through unchanged.
@@ -190,7 +202,8 @@ class BackgroundComposite(A.DualTransform):
 
     def __init__(self, families: Sequence[str] = tuple(FAMILIES), holdout: Sequence[str] = (),
                  photo_dir: str | None = None, scale: Sequence[float] | None = (0.45, 0.95),
-                 feather: float = 1.0, extend_arm: bool = False, p: float = 1.0):
+                 feather: float = 1.0, extend_arm: bool = False, hand_brightness: Sequence[float] | None = None,
+                 hand_saturation: Sequence[float] | None = None, p: float = 1.0):
         super().__init__(p=p)
         known = set(FAMILIES) | {PHOTOS}
         unknown = sorted((set(families) | set(holdout)) - known)
@@ -205,6 +218,12 @@ class BackgroundComposite(A.DualTransform):
         self.scale = tuple(scale) if scale is not None else None
         self.feather = feather
         self.extend_arm = extend_arm
+        for name, r in (("hand_brightness", hand_brightness), ("hand_saturation", hand_saturation)):
+            if r is not None and not (len(r) == 2 and 0 <= r[0] <= r[1] and (r[0] > 0 or name == "hand_saturation")):
+                raise ASLError(f"data.background.{name}: expected [low, high] with 0 {'<' if name == 'hand_brightness' else '<='} "
+                               f"low <= high, got {list(r)}")
+        self.hand_brightness = tuple(hand_brightness) if hand_brightness is not None else None
+        self.hand_saturation = tuple(hand_saturation) if hand_saturation is not None else None
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         mask = data.get("mask")
@@ -215,8 +234,10 @@ class BackgroundComposite(A.DualTransform):
         family = self.families[int(rng.integers(len(self.families)))]
         arm = self.extend_arm and bool(mask[-1].max() > 127)
         matrix = placement(mask, rng, self.scale, (h, w), anchor_bottom=not arm) if self.scale is not None else None
+        light = (float(np.exp(rng.uniform(*np.log(self.hand_brightness)))) if self.hand_brightness else 1.0,
+                 float(rng.uniform(*self.hand_saturation)) if self.hand_saturation else 1.0)
         return {"matrix": matrix, "background": render_background(family, rng, h, w, self.photos),
-                "family": family, "mask_in": mask, "pad": 2 * h if arm and matrix is not None else 0}
+                "family": family, "mask_in": mask, "pad": 2 * h if arm and matrix is not None else 0, "light": light}
 
     @staticmethod
     def _warp(a: np.ndarray, matrix: np.ndarray | None, pad: int) -> np.ndarray:
@@ -227,9 +248,12 @@ class BackgroundComposite(A.DualTransform):
             a = cv2.copyMakeBorder(a[:h - ARM_SKIP], 0, pad + ARM_SKIP, 0, 0, cv2.BORDER_REPLICATE)
         return cv2.warpAffine(a, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
-    def apply(self, img: np.ndarray, matrix=None, background=None, pad: int = 0, **params: Any) -> np.ndarray:
+    def apply(self, img: np.ndarray, matrix=None, background=None, pad: int = 0, light=(1.0, 1.0),
+              **params: Any) -> np.ndarray:
         if background is None:
             return img
+        if light != (1.0, 1.0):
+            img = relight(img, *light)
         mask = self._warp(params["mask_in"], matrix, pad)
         return composite(self._warp(img, matrix, pad), mask, background, self.feather)
 
@@ -239,4 +263,4 @@ class BackgroundComposite(A.DualTransform):
         return np.where(self._warp(mask, matrix, pad) > 127, 255, 0).astype(mask.dtype)
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("families", "holdout", "photo_dir", "scale", "feather", "extend_arm")
+        return ("families", "holdout", "photo_dir", "scale", "feather", "extend_arm", "hand_brightness", "hand_saturation")

@@ -20,25 +20,37 @@ from asl import ASLError
 from asl.data.cache import ImageStore
 from asl.data.folder import load_image, load_mask
 
+CROP_VERSION = 2  # part of the crop cache key: bump when the cropping itself changes
+
 
 def hand_box(result: dict[str, Any] | None, margin: float, aspect: float = 1.0) -> list[float] | None:
     """The square crop around a detected hand, as [x0, y0, x1, y1] fractions of the photo.
 
     ``margin`` widens the landmarks' box by that fraction of its longer side on every side;
-    ``aspect`` is the photo's width / height, so the box is square in pixels. The box may reach
-    outside the photo (the crop pads with the edge pixels).
+    ``aspect`` is the photo's width / height, so the box is square in pixels. A box that fits in
+    the photo is shifted inside it (a hand near the edge sits off-centre in its crop); only a box
+    larger than the photo reaches outside it, and the crop pads that part with black.
     """
     if result is None:
         return None
     x0, y0, x1, y1 = result["box"]
     w, h = (x1 - x0) * aspect, y1 - y0  # in units of the photo's height
     side = max(w, h) * (1 + 2 * margin)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    cx, cy = _inside((x0 + x1) / 2, side / aspect), _inside((y0 + y1) / 2, side)
     return [cx - side / aspect / 2, cy - side / 2, cx + side / aspect / 2, cy + side / 2]
 
 
-def crop(image: np.ndarray, box: Sequence[float] | None, size: int | None = None, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """Cut ``box`` (fractions, may exceed the photo) out of ``image``; resize to ``size`` if given."""
+def _inside(centre: float, extent: float) -> float:
+    """The centre moved so that [centre ± extent/2] lies in [0, 1]; kept where the extent exceeds 1."""
+    return centre if extent >= 1 else min(max(centre, extent / 2), 1 - extent / 2)
+
+
+def crop(image: np.ndarray, box: Sequence[float] | None, size: int | None = None) -> np.ndarray:
+    """Cut ``box`` (fractions, may exceed the photo) out of ``image``; resize to ``size`` if given.
+
+    What lies outside the photo is black: repeating the edge pixels instead smears a finger that
+    touches the edge, or a photo's coloured frame, into stripes the model learns.
+    """
     if box is None:
         out = image
     else:
@@ -47,7 +59,7 @@ def crop(image: np.ndarray, box: Sequence[float] | None, size: int | None = None
         x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
         pads = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
         if any(pads):
-            image = cv2.copyMakeBorder(image, *pads, border)
+            image = cv2.copyMakeBorder(image, *pads, cv2.BORDER_CONSTANT, value=0)
             x0, x1, y0, y1 = x0 + pads[2], x1 + pads[2], y0 + pads[0], y1 + pads[0]
         out = image[y0:y1, x0:x1]
     if size and out.shape[:2] != (size, size):
@@ -69,7 +81,7 @@ class HandCropStore(ImageStore):
                  mask_paths=None, cache_dir: str | os.PathLike | None = None, **kwargs: Any):
         self.results, self.margin = list(results), float(margin)
         if cache_dir is not None:  # the crops are part of the cache key
-            key = json.dumps([self.margin, [r and r["box"] for r in self.results]])
+            key = json.dumps([CROP_VERSION, self.margin, [r and r["box"] for r in self.results]])
             cache_dir = Path(cache_dir).expanduser() / f"handcrop-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
         super().__init__(paths, size, mask_paths, cache_dir, **kwargs)
 
