@@ -18,6 +18,7 @@ from asl.data import synthetic
 from asl.data.backgrounds import FAMILIES, BackgroundComposite, composite, render_background
 from asl.data.datamodule import ASLDataModule
 from asl.data.masks import key_colour_mask
+from asl.data.transforms import build_pipeline
 from asl.evaluation import background_shift
 
 from .conftest import CONFIG_PATH, TINY_TRAIN, make_photo_folder, train_in_process
@@ -135,11 +136,13 @@ def test_images_without_mask_pass_unchanged():
 def test_every_recipe_part_composes():
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         for bg, aug in (("none", []), ("procedural_inplace", ["data/augment=photometric"]),
-                        ("none", ["data/augment=maskfree"])):
+                        ("none", ["data/augment=maskfree"]), ("procedural", ["data/augment=viewpoint"])):
             cfg = compose("train", overrides=["data=folder", "data.root=x", f"data/background={bg}", *aug])
             assert cfg.data.train_transforms and (cfg.data.background is None) == (bg == "none")
+            build_pipeline(([cfg.data.background] if cfg.data.background else []) + list(cfg.data.train_transforms), 32)
         best = compose("train", overrides=["experiment=background_best"])
-        assert best.data.background.holdout
+        assert best.data.background.holdout and best.data.hand_crop and best.data.background.hand_brightness
+        build_pipeline([best.data.background, *best.data.train_transforms], 32)
 
 
 @functools.cache

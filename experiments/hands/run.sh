@@ -9,7 +9,8 @@
 # Rows that need hands (all but cnn) need mediapipe or a filled detector cache
 # (asl-prepare hands data.root=...): run them where the cache is. Row "cnn" needs no detector.
 # Env: DATA (holds asl_alphabet_room/ and asl_massey_black/), TRAINER (cpu|gpu), SEEDS, EPOCHS (image
-# models), LM_EPOCHS (landmark MLP), FT_EPOCHS (fusion_from_runs), OUT (multirun root), ROWS, SETUPS.
+# models), LM_EPOCHS (landmark MLP), FT_EPOCHS (fusion_from_runs), OUT (multirun root), ROWS, SETUPS,
+# EXTRA (more overrides for every training run, e.g. "trainer.num_workers=0").
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 TRAINER=${TRAINER:-cpu}
@@ -18,7 +19,8 @@ EPOCHS=${EPOCHS:-8}
 FT_EPOCHS=${FT_EPOCHS:-3}  # fusion_from_runs: joint fine-tuning after loading both branches
 LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc saturates by then)
 OUT=${OUT:-experiments/hands/runs}
-ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_photo fusion_from_runs fusion cnn"}
+EXTRA=${EXTRA:-}
+ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_relight cnn_crop_best cnn_crop_bg_photo fusion_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 CROP_BG="data/background=procedural_inplace data.masks=key_black"  # new backgrounds behind the crop's keyed-out hand
 M=$DATA/asl_massey_black
@@ -32,6 +34,10 @@ row_args() {
     cnn_crop) echo "model=small_cnn model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
     # hand crops whose black backdrop (key_black masks) is replaced by procedural backgrounds, hand kept in place
     cnn_crop_bg) echo "$(row_args cnn_crop) $CROP_BG" ;;
+    # ... with the hand alone relit, from a back-lit silhouette to a bright hand, and desaturated
+    cnn_crop_bg_relight) echo "$(row_args cnn_crop_bg) data.background.hand_brightness=[0.12,1.3] data.background.hand_saturation=[0.2,1.2]" ;;
+    # the preset: cnn_crop_bg_relight + viewpoint changes (data/augment=viewpoint)
+    cnn_crop_best) echo "model=small_cnn model.input_size=48 experiment=background_best data.masks=key_black trainer.max_epochs=$EPOCHS" ;;
     # ... plus strong lighting/colour/blur/noise/JPEG changes (data/augment=photometric)
     cnn_crop_bg_photo) echo "$(row_args cnn_crop_bg) data/augment=photometric" ;;
     fusion) echo "model=fusion model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
@@ -50,7 +56,7 @@ row_args() {
 for row in $ROWS; do
   for setup in $SETUPS; do
     case $row:$setup in  # room photos have no plain backdrop to key out
-      cnn_crop_bg*:room2massey) continue ;;
+      cnn_crop_bg*:room2massey | cnn_crop_best:room2massey) continue ;;
     esac
     case $setup in
       massey2room) train=$M; test=$R; split="data.split.fractions=[0.8,0.1,0.1]" ;;
@@ -62,7 +68,7 @@ for row in $ROWS; do
     # shellcheck disable=SC2046,SC2086
     asl-train -m data=folder data.root=$train $split $(row_args $row) trainer=$TRAINER \
       data.audit=false logger=none callbacks.lr_monitor=null seed=$SEEDS hydra.sweep.dir=$dir \
-      'hydra.sweep.subdir=${hydra.job.num}'
+      'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
     if [ -n "$test" ]; then
       for run in "$dir"/*/; do
         asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" data.root=$test "output_dir='${run}transfer'" data.num_workers=0
