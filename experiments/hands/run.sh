@@ -20,7 +20,7 @@ FT_EPOCHS=${FT_EPOCHS:-3}  # fusion_from_runs: joint fine-tuning after loading b
 LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc saturates by then)
 OUT=${OUT:-experiments/hands/runs}
 EXTRA=${EXTRA:-}
-ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_relight cnn_crop_best cnn_crop_bg_photo fusion_from_runs fusion cnn"}
+ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_relight cnn_crop_best cnn_crop_bg_photo fusion_from_runs fusion_best_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 CROP_BG="data/background=procedural_inplace data.masks=key_black"  # new backgrounds behind the crop's keyed-out hand
 M=$DATA/asl_massey_black
@@ -49,6 +49,11 @@ row_args() {
       echo "model=fusion model.input_size=48 data.hand_crop=true $bg trainer.max_epochs=$FT_EPOCHS \
         model.from_checkpoints.image=$OUT/$img/$setup/\${seed}/checkpoints/best.ckpt \
         model.from_checkpoints.landmarks=$OUT/landmark_mlp/$setup/\${seed}/checkpoints/best.ckpt" ;;
+    # the same with the best crop CNN (row cnn_crop_best, run first), fine-tuned with its recipe
+    fusion_best_from_runs)
+      echo "model=fusion model.input_size=48 experiment=background_best data.masks=key_black background_shift=false trainer.max_epochs=$FT_EPOCHS \
+        model.from_checkpoints.image=$OUT/cnn_crop_best/$setup/\${seed}/checkpoints/best.ckpt \
+        model.from_checkpoints.landmarks=$OUT/landmark_mlp/$setup/\${seed}/checkpoints/best.ckpt" ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
@@ -56,7 +61,7 @@ row_args() {
 for row in $ROWS; do
   for setup in $SETUPS; do
     case $row:$setup in  # room photos have no plain backdrop to key out
-      cnn_crop_bg*:room2massey | cnn_crop_best:room2massey) continue ;;
+      cnn_crop_bg*:room2massey | cnn_crop_best:room2massey | fusion_best_from_runs:room2massey) continue ;;
     esac
     case $setup in
       massey2room) train=$M; test=$R; split="data.split.fractions=[0.8,0.1,0.1]" ;;
