@@ -73,7 +73,10 @@ def gradcam(module: ASLClassifier, images: torch.Tensor, targets: Sequence[int] 
 
 
 def to_uint8(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """Undo Normalize: a (3, H, W) model input back to an RGB uint8 (H, W, 3) picture."""
+    """Undo Normalize: a (3, H, W) model input back to an RGB uint8 (H, W, 3) picture (a uint8
+    training image is one already)."""
+    if image.dtype == torch.uint8:
+        return image.detach().cpu().permute(1, 2, 0).numpy()
     img = image.detach().cpu().permute(1, 2, 0).numpy() * np.asarray(std) + np.asarray(mean)
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 

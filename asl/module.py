@@ -26,6 +26,7 @@ from torchmetrics.classification import (  # noqa: E402
 
 import asl  # noqa: E402
 from asl import ASLError  # noqa: E402
+from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from asl.models import create_model  # noqa: E402
 
 # Keys of the model config that are about training, not the architecture.
@@ -70,6 +71,9 @@ class ASLClassifier(pl.LightningModule):
         n = len(class_names)
         self.register_buffer("active_mask", torch.ones(n, dtype=torch.bool), persistent=False)
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.long))
+        # uint8 images are normalised here, on the device (see normalize); not saved: hparams hold mean/std
+        for name, values in (("pixel_mean", mean or IMAGENET_MEAN), ("pixel_std", std or IMAGENET_STD)):
+            self.register_buffer(name, 255 * torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.train_acc = MulticlassAccuracy(n, average="micro")
         self.val_acc = MulticlassAccuracy(n, average="micro")
         self.val_acc_active = MulticlassAccuracy(n, average="micro")  # curriculum: images of active classes only
@@ -91,8 +95,22 @@ class ASLClassifier(pl.LightningModule):
         mask[list(range(len(mask))) if classes is None else list(classes)] = True
         self.active_mask.copy_(mask)
 
+    def normalize(self, x: torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]):
+        """uint8 images (what the training loader sends) → floats normalised with the run's mean/std.
+
+        Done here, on the device, so loader workers skip it and a batch moves a quarter of the bytes;
+        float images arrive normalised already (eval, predict, export), and landmarks pass unchanged.
+        """
+        if isinstance(x, (tuple, list)):
+            return type(x)([self.normalize(x[0]), *x[1:]])
+        if x.dtype == torch.uint8:
+            return (x.float() - self.pixel_mean) / self.pixel_std
+        return x
+
     def forward(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """``x``: images (B, 3, H, W), landmark rows (B, 64), or (images, landmarks) for fusion."""
+        """``x``: images (B, 3, H, W; uint8 or normalised floats), landmark rows (B, 64), or (images,
+        landmarks) for fusion."""
+        x = self.normalize(x)
         if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)

@@ -186,9 +186,8 @@ def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: i
     ds = dm.dataset("train")
     order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:count]
     images = [ds[int(i)][0] for i in order]
-    images = torch.stack([x[0] if isinstance(x, tuple) else x for x in images]).float()
-    mean, std = torch.tensor(dm.mean).view(1, 3, 1, 1), torch.tensor(dm.std).view(1, 3, 1, 1)
-    grid = make_grid((images * std + mean).clamp(0, 1), nrow=8, padding=1)
+    images = torch.stack([x[0] if isinstance(x, tuple) else x for x in images]).float() / 255  # uint8 training images
+    grid = make_grid(images, nrow=8, padding=1)
     save_image(grid, path)
     for lg in loggers:
         if hasattr(getattr(lg, "experiment", None), "add_image"):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from asl import ASLError
@@ -122,3 +123,21 @@ def test_active_classes_filter_training_only(photo_folder):
     assert set(d.train_dataloader().dataset.labels) == {0}
     assert set(d.val_dataloader().dataset.labels) == {0, 1, 2}
     assert set(d.test_dataloader().dataset.labels) == {0, 1, 2}
+
+
+def test_training_images_leave_the_loader_as_uint8_and_the_model_normalises_them(photo_folder):
+    """The training pipeline skips Normalize (the model does it on its device); both roads agree."""
+    from asl.module import ASLClassifier
+
+    d = ASLDataModule(root=str(photo_folder), classes="ABC", image_size=32, split={"fractions": [0.5, 0.25, 0.25]},
+                      train_transforms=[], mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))  # no augmentation: same pixels
+    d.setup()
+    raw = d.dataset("train")[0][0]
+    ready = d.dataset("train", train_transform=False)[0][0]
+    assert raw.dtype == torch.uint8 and raw.shape == (3, 32, 32) and ready.dtype == torch.float32
+    module = ASLClassifier({"name": "small_cnn"}, d.classes, image_size=32, mean=list(d.mean), std=list(d.std)).eval()
+    assert torch.allclose(module.normalize(raw[None]), ready[None], atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(module(raw[None]), module(ready[None]), atol=1e-5)
+    images, labels = next(iter(d.train_dataloader()))
+    assert images.dtype == torch.uint8 and labels.dtype == torch.int64

@@ -48,6 +48,9 @@ NO_HAND = ("keep", "drop", "fail")  # images without a detected hand: whole phot
 class ImageDataset(Dataset):
     """(image tensor, label) for a subset of an :class:`ImageStore`; masks go through the transform too.
 
+    The image tensor is what the transform makes: uint8 for training, normalised floats otherwise
+    (see :func:`asl.data.transforms.build_pipeline`).
+
     With ``landmarks`` (one 64-float row per store image, see :mod:`asl.hands.features`) the input
     is the landmark row (``inputs="landmarks"``) or the pair (image, landmarks).
     """
@@ -208,7 +211,8 @@ class ASLDataModule(pl.LightningDataModule):
         else:
             self.splits = self._split(table)
         train_specs = ([self.background] if self.background else []) + list(self.train_transforms or [])
-        self.train_tf = build_pipeline(train_specs, self.image_size, self.mean, self.std, seed=self.seed)
+        # Training images leave the workers as uint8; the model normalises them on its device.
+        self.train_tf = build_pipeline(train_specs, self.image_size, self.mean, self.std, seed=self.seed, normalize=False)
         self.eval_tf = build_pipeline(self.eval_transforms, self.image_size, self.mean, self.std, seed=self.seed)
         if self.audit:
             self.audit_summary = auditing.audit(

@@ -21,10 +21,14 @@ def build_pipeline(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     seed: int | None = None,
+    normalize: bool = True,
 ) -> A.Compose:
     """Instantiate each ``{_target_: albumentations.X, ...}`` spec, then resize, normalise and tensorise.
 
-    Normalize comes before ToTensorV2 because ToTensorV2 does not scale to [0, 1].
+    Normalize comes before ToTensorV2 because ToTensorV2 does not scale to [0, 1]. With
+    ``normalize=False`` the output stays a uint8 (3, H, W) tensor and the model normalises it on
+    its device (:meth:`asl.module.ASLClassifier.normalize`): the training loader does this, so
+    its workers skip the float conversion and a batch moves a quarter of the bytes.
     """
     steps = []
     for spec in specs or []:
@@ -35,7 +39,7 @@ def build_pipeline(
             raise ASLError(f"data transforms: cannot build {target} from {dict(spec)}: {e}") from None
     steps += [
         A.Resize(height=image_size, width=image_size),
-        A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0),
+        *([A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0)] if normalize else []),
         ToTensorV2(),
     ]
     return A.Compose(steps, seed=seed)

@@ -122,7 +122,7 @@ def plain_rate(cfg, dm, extras, batches: int, skip: int) -> float:
             images += y.shape[0]
         if extras.get("channels_last"):
             x = x.contiguous(memory_format=torch.channels_last)
-        loss = F.cross_entropy(net(x), y)
+        loss = F.cross_entropy(net(module.normalize(x)), y)  # uint8 training batches, normalised as the module does
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -175,6 +175,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/asl_alphabet_room", help="a photo folder root/<LETTER>/")
     ap.add_argument("--images", type=int, default=2000, help="(a) images per measurement")
+    ap.add_argument("--size", type=int, default=64, help="(a, b) model input side in pixels (224: the transfer backbones')")
+    ap.add_argument("--skip-loops", action="store_true", help="measure (a) only")
     ap.add_argument("--batches", type=int, default=40, help="(b, c) training batches per measurement")
     ap.add_argument("--skip", type=int, default=5, help="(b, c) warm-up batches not timed")
     ap.add_argument("--rounds", type=int, default=2, help="(b) alternating repeats; the best counts")
@@ -183,11 +185,12 @@ def main() -> None:
     a = ap.parse_args()
     if not Path(a.data).is_dir():
         raise SystemExit(f"--data: {a.data} is not a folder of photos (root/<LETTER>/<image>)")
-    cfg = config(["data=folder", f"data.root={a.data}", "model=small_cnn", "trainer=cpu", "logger=none",
-                  "scheduler.name=none"])
+    cfg = config(["data=folder", f"data.root={a.data}", "model=small_cnn", f"model.input_size={a.size}", "trainer=cpu",
+                  "logger=none", "scheduler.name=none"])
     torch.manual_seed(0)
     pipeline(cfg, a.images)
-    loops(cfg, a.batches, a.skip, a.rounds)
+    if not a.skip_loops:
+        loops(cfg, a.batches, a.skip, a.rounds)
     if a.gpu:
         gpu(a.data, a.batches, a.skip, a.gpu_batch)
 
