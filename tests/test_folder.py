@@ -125,12 +125,13 @@ def test_active_classes_filter_training_only(photo_folder):
     assert set(d.test_dataloader().dataset.labels) == {0, 1, 2}
 
 
-def test_training_images_leave_the_loader_as_uint8_and_the_model_normalises_them(photo_folder):
+def test_training_images_leave_the_loader_as_uint8_and_the_model_normalises_them(photo_folder, tmp_path):
     """The training pipeline skips Normalize (the model does it on its device); both roads agree."""
     from asl.module import ASLClassifier
 
     d = ASLDataModule(root=str(photo_folder), classes="ABC", image_size=32, split={"fractions": [0.5, 0.25, 0.25]},
-                      train_transforms=[], mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))  # no augmentation: same pixels
+                      train_transforms=[], mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),  # no augmentation: same pixels
+                      cache_dir=str(tmp_path / "cache"))
     d.setup()
     raw = d.dataset("train")[0][0]
     ready = d.dataset("train", train_transform=False)[0][0]
