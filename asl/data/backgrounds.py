@@ -178,6 +178,16 @@ def placement(mask: np.ndarray, rng: Rng, scale: Sequence[float], out_size: tupl
     return np.array([[s, 0, tx], [0, s, ty]], np.float32)
 
 
+def _factor_range(name: str, r: Sequence[float] | None, zero_allowed: bool) -> tuple[float, float] | None:
+    """A validated [low, high] range of a factor (``data.background.<name>``), or None."""
+    if r is None:
+        return None
+    if len(r) != 2 or not (0 <= r[0] <= r[1]) or (r[0] == 0 and not zero_allowed):
+        raise ASLError(f"data.background.{name}: expected [low, high] with 0 {'<=' if zero_allowed else '<'} low <= high, "
+                       f"got {list(r)}")
+    return float(r[0]), float(r[1])
+
+
 class BackgroundComposite(A.DualTransform):
     """Replace everything outside the hand's mask with a random background; optionally re-place the hand.
 
@@ -192,7 +202,7 @@ class BackgroundComposite(A.DualTransform):
             hand may float anywhere and its bottom row is stretched down to the canvas edge: a
             forearm, as in photos of a signer (hand sets cut at the wrist have none).
         hand_brightness: range of a factor on the hand's brightness alone, drawn log-uniformly
-            (e.g. [0.15, 1.3]: from a back-lit silhouette to a bright hand); null leaves the hand's
+            (e.g. [0.12, 1.3]: from a back-lit silhouette to a bright hand); null leaves the hand's
             light as photographed. Light changes of the whole picture belong in the augmentations.
         hand_saturation: range of a factor on the hand's colour saturation (0 = grey); null = unchanged.
         p: probability of applying the transform.
@@ -218,12 +228,8 @@ class BackgroundComposite(A.DualTransform):
         self.scale = tuple(scale) if scale is not None else None
         self.feather = feather
         self.extend_arm = extend_arm
-        for name, r in (("hand_brightness", hand_brightness), ("hand_saturation", hand_saturation)):
-            if r is not None and not (len(r) == 2 and 0 <= r[0] <= r[1] and (r[0] > 0 or name == "hand_saturation")):
-                raise ASLError(f"data.background.{name}: expected [low, high] with 0 {'<' if name == 'hand_brightness' else '<='} "
-                               f"low <= high, got {list(r)}")
-        self.hand_brightness = tuple(hand_brightness) if hand_brightness is not None else None
-        self.hand_saturation = tuple(hand_saturation) if hand_saturation is not None else None
+        self.hand_brightness = _factor_range("hand_brightness", hand_brightness, zero_allowed=False)
+        self.hand_saturation = _factor_range("hand_saturation", hand_saturation, zero_allowed=True)
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         mask = data.get("mask")
