@@ -98,7 +98,7 @@ def environment_record() -> dict[str, Any]:
         "cwd": os.getcwd(),  # relative paths in the overrides (data.root=...) are relative to it
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "packages": {p: version(p) for p in ("torch", "torchvision", "pytorch-lightning", "hydra-core", "albumentations",
-                                              "torchmetrics", "numpy", "opencv-python-headless", "mediapipe")},
+                                              "kornia", "torchmetrics", "numpy", "opencv-python-headless", "mediapipe")},
     }
 
 
@@ -186,7 +186,9 @@ def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: i
     ds = dm.dataset("train")
     order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:count]
     images = [ds[int(i)][0] for i in order]
-    images = torch.stack([x[0] if isinstance(x, tuple) else x for x in images]).float() / 255  # uint8 training images
+    images = torch.stack([x[0] if isinstance(x, tuple) else x for x in images])  # uint8 training images
+    with torch.random.fork_rng(devices=[]):  # data.device_transforms too, without moving training's random stream
+        images = dm.augment_on_device(images).float() / 255
     grid = make_grid(images, nrow=8, padding=1)
     save_image(grid, path)
     for lg in loggers:
@@ -254,5 +256,5 @@ def flat_params(cfg: DictConfig) -> dict[str, Any]:
     for key in ("seed", "data", "model", "optimizer", "scheduler", "label_smoothing", "trainer"):
         if key in container:
             walk(container[key], f"{key}.")
-    flat.pop("data.train_transforms", None)
-    return {k: v for k, v in flat.items() if not k.startswith(("data.train_transforms", "data.eval_transforms"))}
+    return {k: v for k, v in flat.items()
+            if not k.startswith(("data.train_transforms", "data.eval_transforms", "data.device_transforms"))}

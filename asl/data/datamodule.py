@@ -1,4 +1,5 @@
-"""The one LightningDataModule: discover → split → decode (cached) → albumentations → batches.
+"""The one LightningDataModule: discover → split → decode (cached) → albumentations → batches
+(→ optional kornia augmentation of whole training batches on the training device).
 
 It serves only the *active* classes for training and validation (a curriculum switches them on
 stage by stage; by default all are active) and always tests on every class.
@@ -34,7 +35,7 @@ from asl.data.split import (
     split_by_cluster,
     split_by_group,
 )
-from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_pipeline
+from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment, build_pipeline
 from asl.hands.crop import HandCropStore
 from asl.hands.detect import hand_results
 from asl.hands.features import encode
@@ -109,6 +110,7 @@ class ASLDataModule(pl.LightningDataModule):
         unknown_folders: str = "error",
         train_transforms: list[dict] | None = None,
         eval_transforms: list[dict] | None = None,
+        device_transforms: list[dict] | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         seed: int = 0,
@@ -157,6 +159,10 @@ class ASLDataModule(pl.LightningDataModule):
         if no_hand not in NO_HAND:
             raise ASLError(f"data.no_hand: {no_hand!r} is not one of {NO_HAND}")
         self.inputs, self.hand_crop, self.no_hand = inputs, bool(hand_crop), no_hand
+        if device_transforms and inputs == "landmarks":
+            raise ASLError("data.device_transforms: this model reads landmarks only, there are no images to augment; "
+                           "set data.device_transforms=null")
+        self.device_tf = DeviceAugment(device_transforms) if device_transforms else None
         self.hands = dict(hands or {})  # source, margin and detector settings (asl.hands)
         self.landmarks: np.ndarray | None = None
         self.active_classes: list[int] = list(range(len(self.classes)))
@@ -368,3 +374,18 @@ class ASLDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
+
+    def augment_on_device(self, x: torch.Tensor | tuple | list) -> torch.Tensor | tuple | list:
+        """``data.device_transforms`` on a training batch's images (landmarks pass unchanged)."""
+        if self.device_tf is None:
+            return x
+        if isinstance(x, (tuple, list)):
+            return type(x)([self.device_tf(x[0]), *x[1:]])
+        return self.device_tf(x)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Lightning's hook, once the batch is on the training device: augment training batches there."""
+        if self.device_tf is not None and self.trainer is not None and self.trainer.training:
+            x, y = batch
+            return self.augment_on_device(x), y
+        return batch

@@ -1,4 +1,8 @@
-"""albumentations pipelines from config: uint8 HWC image (+ optional mask) in, normalised tensor out."""
+"""Augmentation pipelines from config.
+
+Per image in the loader workers (albumentations: uint8 HWC image + optional mask in, tensor out),
+and per batch on the training device (kornia: whole uint8 batches, a random draw per image).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import albumentations as A
+import torch
 from albumentations.pytorch import ToTensorV2
 from hydra.utils import instantiate
 
@@ -30,16 +35,40 @@ def build_pipeline(
     its device (:meth:`asl.module.ASLClassifier.normalize`): the training loader does this, so
     its workers skip the float conversion and a batch moves a quarter of the bytes.
     """
+    steps = [
+        *_instantiate(specs, "data transforms (data.background, train_transforms, eval_transforms)"),
+        A.Resize(height=image_size, width=image_size),
+        *([A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0)] if normalize else []),
+        ToTensorV2(),
+    ]
+    return A.Compose(steps, seed=seed)
+
+
+def _instantiate(specs: Sequence[dict[str, Any]] | None, key: str) -> list[Any]:
     steps = []
     for spec in specs or []:
         try:
             steps.append(instantiate(spec, _convert_="all"))
         except Exception as e:  # a wrong class name or argument in the YAML
             target = spec.get("_target_", "?") if hasattr(spec, "get") else spec
-            raise ASLError(f"data transforms: cannot build {target} from {dict(spec)}: {e}") from None
-    steps += [
-        A.Resize(height=image_size, width=image_size),
-        *([A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0)] if normalize else []),
-        ToTensorV2(),
-    ]
-    return A.Compose(steps, seed=seed)
+            raise ASLError(f"{key}: cannot build {target} from {dict(spec)}: {e}") from None
+    return steps
+
+
+class DeviceAugment(torch.nn.Module):
+    """kornia augmentations applied to whole uint8 training batches where the model runs.
+
+    Why: on a GPU, augmenting a batch of 256 costs next to nothing, while per image in the loader
+    workers (albumentations) it is most of a worker's time once the image cache has removed
+    decoding. Each image gets its own random draw (kornia's default ``same_on_batch=False``) from
+    torch's global generator, which :class:`asl.reproduce.EpochSeed` reseeds every epoch, so runs
+    stay reproducible and resumable. uint8 in, uint8 out: the model normalises as usual.
+    """
+
+    def __init__(self, specs: Sequence[dict[str, Any]]):
+        super().__init__()
+        self.steps = torch.nn.Sequential(*_instantiate(specs, "data.device_transforms"))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.steps(images.float().div_(255))
+        return x.mul_(255).round_().clamp_(0, 255).to(torch.uint8)
