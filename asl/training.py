@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
@@ -127,11 +128,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         dm.write_audit(out)
     skipped = dm.write_skipped(out / "skipped_files.csv")
 
+    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c is not None]
+    if not loggers:  # logger=none: the learning-rate monitor has nowhere to write (Lightning would stop)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     curriculum_cb, plan = setup_curriculum(cfg, dm, module, trainer_kwargs)
     callbacks.append(curriculum_cb)
     callbacks.append(EpochSeed(cfg.seed))  # an epoch depends on (seed, epoch) only: exact resume
-    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c is not None]
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out),
                          plugins=[AtomicCheckpointIO()])
     if main_process:

@@ -32,7 +32,7 @@ def tiny_run(base: Path) -> Path:
     """A run folder trained in-process (small CNN, 32 px, 1 epoch), as asl-train writes it."""
     run = base / "explain-run"
     return train_in_process(run, [*TINY_TRAIN, "trainer.max_epochs=1", "data.image_size=32", "logger=none",
-                                  "+trainer.enable_progress_bar=false", "~callbacks.progress_bar", "~callbacks.lr_monitor"])
+                                  "+trainer.enable_progress_bar=false", "~callbacks.progress_bar"])
 
 
 @pytest.fixture(scope="session")

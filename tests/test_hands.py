@@ -159,7 +159,7 @@ def test_landmark_model_predicts_and_draws_with_the_detector(photos, tmp_path, s
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose("train", overrides=["data=folder", f"data.root={photos}", "data.classes=ABC", "model=landmark_mlp",
                                           "data.no_hand=drop", "trainer.max_epochs=1", "logger=none",
-                                          "callbacks.lr_monitor=null", "data.audit=false", "trainer.num_workers=0",
+                                          "data.audit=false", "trainer.num_workers=0",
                                           f"paths.output_dir={tmp_path}/run", f"paths.cache_dir={tmp_path}/cache"])
         metrics = train(cfg)
     assert metrics["skipped_files"] == 1

@@ -75,7 +75,7 @@ def test_fusion_falls_back_to_the_image_branch_without_a_hand():
 @pytest.mark.slow
 def test_landmark_mlp_and_fusion_train_with_the_same_module(tmp_path):
     """Synthetic keypoints (no detector): the landmark MLP learns, checkpoints rebuild, fusion trains on crops."""
-    base = ["data.synthetic.per_class=12", "data.synthetic.image_size=32", "logger=none", "callbacks.lr_monitor=null",
+    base = ["data.synthetic.per_class=12", "data.synthetic.image_size=32", "logger=none",
             "trainer.num_workers=0", "data.audit=false"]
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose("train", overrides=[*base, "model=landmark_mlp", "trainer.max_epochs=25", f"paths.output_dir={tmp_path}/lm"])

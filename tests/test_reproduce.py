@@ -18,7 +18,7 @@ from asl.training import train
 from .conftest import CONFIG_PATH, TINY_TRAIN
 
 RUN = [*TINY_TRAIN, "trainer.max_epochs=5", "trainer.deterministic=true", "data.synthetic.per_class=6",
-       "logger=none", "callbacks.lr_monitor=null", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.classes=ABCDEF"]
+       "logger=none", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.classes=ABCDEF"]
 
 
 def train_in_process(overrides, out):

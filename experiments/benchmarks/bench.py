@@ -1,4 +1,5 @@
-"""Throughput in one run: (a) data pipeline, JPEG decode + augment vs cache + augment, per worker;
+"""Throughput in one run: (a) data pipeline, JPEG decode + augment vs cache + augment, per worker, with
+the augmentation in the workers (albumentations) or on the device in batches (kornia, data/augment=device);
 (b) training, the Lightning loop vs a plain PyTorch loop (same model, data, batch size);
 (c) with --gpu: ResNet-50 at 224 px with trainer=gpu settings, real data vs synthetic in-memory tensors.
 
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from asl.cli import CONFIG_PATH
 from asl.data.folder import load_image
+from asl.data.transforms import DeviceAugment, build_pipeline
 from asl.training import build_datamodule, build_module, split_trainer_cfg
 
 
@@ -36,7 +38,7 @@ def datamodule(cfg, batch_size: int | None = None):
     return dm, trainer_kwargs, extras
 
 
-def pipeline(cfg, n: int) -> None:
+def pipeline(cfg, n: int):
     """(a) One process (= one loader worker): decode + augment each image, from JPEG vs from the cache."""
     dm, _, _ = datamodule(cfg)
     ds = dm.dataset("train")
@@ -71,6 +73,44 @@ def pipeline(cfg, n: int) -> None:
     costs["Compose overhead"] = 1e6 / cached - 1e6 / read - sum(costs.values())
     costs["JPEG decode + resize"] = 1e6 / decode
     print("    microseconds per image: " + ", ".join(f"{k} {v:,.0f}" for k, v in costs.items()))
+    return dm, idx
+
+
+def device_route(overrides: list[str], dm, idx: list[int], device: str, batch: int) -> None:
+    """(a) with data/augment=device: a worker only reads the cache (or decodes) and tensorises; kornia
+    augments whole batches on ``device``. On a CPU both run on the same cores, so the ratio adds them."""
+    recipe = config([*overrides, "data/augment=device"]).data.device_transforms
+    worker = build_pipeline([], dm.image_size, normalize=False)  # what a worker still does: resize, tensorise
+
+    def rate(get) -> float:
+        t = time.perf_counter()
+        for k in idx:
+            worker(image=get(k))
+        return len(idx) / (time.perf_counter() - t)
+
+    jpeg, cached = rate(lambda k: load_image(dm.store.paths[k], dm.image_size)), rate(dm.store.image)
+    aug = DeviceAugment(recipe).to(device)
+    x = torch.stack([worker(image=dm.store.image(idx[i % len(idx)]))["image"] for i in range(batch)]).to(device)
+    reps = 3 if device == "cpu" else 20
+    for _ in range(2):
+        aug(x)  # warm-up (CUDA kernels, allocator)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(reps):
+        aug(x)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    per_image = (time.perf_counter() - t) / (reps * batch)
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "the CPU, one process"
+    line = (f"(a) data/augment=device at {dm.image_size}px: kornia on {name}, batches of {batch}: "
+            f"{per_image * 1e6:,.1f} µs per image\n    per worker (no augmentation there): JPEG decode {jpeg:,.0f}, "
+            f"cache read {cached:,.0f} img/s  ->  ratio {cached / jpeg:.0f}x")
+    if device == "cpu":  # the same core decodes (or reads) and augments
+        both = [1 / (1 / r + per_image) for r in (jpeg, cached)]
+        line += (f"\n    one core doing both: JPEG + device augment {both[0]:,.0f}, cache + device augment {both[1]:,.0f} img/s"
+                 f"  ->  ratio {both[1] / both[0]:.1f}x")
+    print(line)
 
 
 class Timer(pl.Callback):
@@ -158,17 +198,22 @@ class InMemory(Dataset):
 
 
 def gpu(data: str, batches: int, skip: int, batch_size: int) -> None:
-    """(c) ResNet-50, 224 px, trainer=gpu: real photos (cache + augment) vs in-memory tensors."""
-    cfg = config(["data=folder", f"data.root={data}", "model=resnet50", "model.input_size=224", "trainer=gpu",
-                  f"data.batch_size={batch_size}", "scheduler.name=none"])
+    """(c) ResNet-50, 224 px, trainer=gpu: real photos (cache + augment in the workers, or on the GPU)
+    vs in-memory tensors."""
+    overrides = ["data=folder", f"data.root={data}", "model=resnet50", "model.input_size=224", "trainer=gpu",
+                 f"data.batch_size={batch_size}", "scheduler.name=none"]
+    cfg = config(overrides)
     dm, trainer_kwargs, extras = datamodule(cfg)
     real = lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip)
+    on_gpu_cfg = config([*overrides, "data/augment=device"])
+    on_gpu = lightning_rate(on_gpu_cfg, datamodule(on_gpu_cfg)[0], trainer_kwargs, extras, batches, skip)
     fake = DataLoader(InMemory(batch_size * 8, 224, len(dm.classes)), batch_size=batch_size, shuffle=True,
                       drop_last=True, num_workers=2, pin_memory=True, persistent_workers=True)
     synthetic = lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip, loader=fake)
     print(f"(c) {torch.cuda.get_device_name(0)}: ResNet-50 224px bf16-mixed, batch {batch_size}, "
           f"{extras['num_workers']} workers: real data {real:,.0f} img/s, synthetic in-memory {synthetic:,.0f} img/s"
-          f"  ->  ratio {real / synthetic:.2f}x (target >= 0.95x, >= 3,000 img/s on an H100)")
+          f"  ->  ratio {real / synthetic:.2f}x (target >= 0.95x, >= 3,000 img/s on an H100)\n"
+          f"    real data with data/augment=device (augmented on the GPU): {on_gpu:,.0f} img/s  ->  ratio {on_gpu / synthetic:.2f}x")
 
 
 def main() -> None:
@@ -182,13 +227,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="(b) alternating repeats; the best counts")
     ap.add_argument("--gpu", action="store_true", help="also (c) on the GPU")
     ap.add_argument("--gpu-batch", type=int, default=256)
+    ap.add_argument("--device-batch", type=int, default=256, help="(a) batch size of the augmentation on the device")
     a = ap.parse_args()
     if not Path(a.data).is_dir():
         raise SystemExit(f"--data: {a.data} is not a folder of photos (root/<LETTER>/<image>)")
-    cfg = config(["data=folder", f"data.root={a.data}", "model=small_cnn", f"model.input_size={a.size}", "trainer=cpu",
-                  "logger=none", "scheduler.name=none"])
+    overrides = ["data=folder", f"data.root={a.data}", "model=small_cnn", f"model.input_size={a.size}", "trainer=cpu",
+                 "logger=none", "scheduler.name=none"]
+    cfg = config(overrides)
     torch.manual_seed(0)
-    pipeline(cfg, a.images)
+    dm, idx = pipeline(cfg, a.images)
+    for device in ["cpu", *(["cuda"] if a.gpu else [])]:
+        device_route(overrides, dm, idx, device, a.device_batch)
     if not a.skip_loops:
         loops(cfg, a.batches, a.skip, a.rounds)
     if a.gpu:
