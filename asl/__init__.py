@@ -11,5 +11,11 @@ __version__ = "0.1.0"
 LETTERS: tuple[str, ...] = tuple(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXY" if c != "J")
 
 
+def resolve_cache_dir(path: str | os.PathLike | None = None) -> str:
+    """Where caches go: ``path`` if given, else ``$ASL_CACHE_DIR``, else ``.cache/asl`` (as the configs'
+    ``paths.cache_dir``), so code called without a config caches where asl-train does."""
+    return str(path) if path is not None else os.environ.get("ASL_CACHE_DIR", ".cache/asl")
+
+
 class ASLError(Exception):
     """A mistake in the user's input or configuration: the CLIs print it as one line, no traceback."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import OmegaConf
 
-from asl import ASLError
+from asl import ASLError, resolve_cache_dir
 from asl.data.datamodule import ASLDataModule
 from asl.module import ASLClassifier, load_classifier
 from asl.training import save_confusion_png
@@ -26,7 +26,7 @@ def run_dir_of(ckpt_path: str | Path) -> Path | None:
 
 
 def datamodule_for(module: ASLClassifier, ckpt_path: str | Path, root: str | None, batch_size: int,
-                   num_workers: int, cache: bool, cache_dir: str, unknown_folders: str = "error") -> ASLDataModule:
+                   num_workers: int, cache: bool, cache_dir: str | None, unknown_folders: str = "error") -> ASLDataModule:
     """The run's own test split (from its ``splits.csv``), or every image under ``root``."""
     hp = module.hparams
     common = dict(classes=module.class_names, image_size=hp.image_size, mean=hp.mean, std=hp.std,
@@ -41,13 +41,13 @@ def datamodule_for(module: ASLClassifier, ckpt_path: str | Path, root: str | Non
     data = OmegaConf.to_container(OmegaConf.load(run / ".hydra" / "config.yaml").data, resolve=False)
     synthetic = data.get("synthetic")
     if synthetic is not None:
-        synthetic = {**synthetic, "cache_dir": cache_dir}
+        synthetic = {**synthetic, "cache_dir": resolve_cache_dir(cache_dir)}
     split = {"manifest": str(run / "splits.csv")}
     return ASLDataModule(root=data.get("root"), synthetic=synthetic, split=split, **common)
 
 
 def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | Path | None = None,
-             batch_size: int = 256, num_workers: int = 2, cache: bool = True, cache_dir: str = ".cache/asl",
+             batch_size: int = 256, num_workers: int = 2, cache: bool = True, cache_dir: str | None = None,
              unknown_folders: str = "error", accelerator: str = "auto", hand_share: bool = True) -> dict[str, Any]:
     """Test metrics (accuracy, macro-F1, per-class accuracy, confusion matrix) written to ``output_dir``.
 
@@ -81,7 +81,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
 
 
 def background_shift(ckpt_path: str | Path, families: list[str] | None = None, batch_size: int = 256,
-                     num_workers: int = 2, cache: bool = True, cache_dir: str = ".cache/asl",
+                     num_workers: int = 2, cache: bool = True, cache_dir: str | None = None,
                      accelerator: str = "auto", seed: int = 0) -> dict[str, Any]:
     """The run's test images as they are, then with their backgrounds swapped for held-out families.
 

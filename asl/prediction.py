@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from asl import ASLError
+from asl import ASLError, resolve_cache_dir
 from asl.data.folder import IMAGE_EXTENSIONS, MASK_SUFFIX, load_image
 from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_pipeline
 from asl.hands.crop import crop_hand
@@ -82,7 +82,7 @@ def collect_inputs(inputs: str | Sequence[str]) -> list[Path]:
 
 @torch.no_grad()
 def predict_files(model: Predictor | ASLClassifier, paths: Sequence[Path], top_k: int = 3, batch_size: int = 64,
-                  cache_dir: str | Path = ".cache/asl", draw_dir: str | Path | None = None) -> list[dict[str, Any]]:
+                  cache_dir: str | Path | None = None, draw_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """One row per file: its top-k (letter, probability), or the reason it could not be read.
 
     A model trained on hand crops or landmarks gets them here too (the detector, cached); rows
@@ -95,7 +95,7 @@ def predict_files(model: Predictor | ASLClassifier, paths: Sequence[Path], top_k
     inputs, margin = opts.get("inputs", "image"), float((opts.get("hands") or {}).get("margin", 0.2))
     wants_hands = bool(opts.get("hand_crop")) or inputs != "image" or draw_dir is not None
     settings = {k: v for k, v in (opts.get("hands") or {}).items() if k not in ("source", "margin")}
-    hands = detect_files(paths, settings, cache_dir) if wants_hands else [None] * len(paths)
+    hands = detect_files(paths, settings, resolve_cache_dir(cache_dir)) if wants_hands else [None] * len(paths)
     rows: list[dict[str, Any]] = []
     k = min(top_k, len(model.class_names))
     for start in range(0, len(paths), batch_size):

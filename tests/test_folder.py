@@ -1,5 +1,7 @@
 """The folder loader and datamodule on the bad inputs a user will hand them."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -104,6 +106,13 @@ def test_cache_matches_direct_decoding_and_is_invalidated(photo_folder, tmp_path
     again = dm(photo_folder, cache_dir=str(tmp_path / "c"))
     assert again.store.folder != first
     assert again.store.image(0).max() == 0
+
+
+def test_without_a_cache_dir_the_cache_goes_where_asl_train_puts_it(photo_folder, tmp_path, monkeypatch):
+    """Library calls (no config) honour $ASL_CACHE_DIR as conf/paths/default.yaml does."""
+    monkeypatch.setenv("ASL_CACHE_DIR", str(tmp_path / "env-cache"))
+    d = dm(photo_folder)
+    assert Path(d.store.folder).is_relative_to(tmp_path / "env-cache")
 
 
 def test_manifest_reproduces_split(photo_folder, tmp_path):

@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from asl import ASLError
+from asl import ASLError, resolve_cache_dir
 from asl import audit as auditing
 from asl.curriculum import repeat_to
 from asl.data import synthetic
@@ -106,7 +106,7 @@ class ASLDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         cache: bool = True,
-        cache_dir: str = ".cache/asl",
+        cache_dir: str | None = None,
         unknown_folders: str = "error",
         train_transforms: list[dict] | None = None,
         eval_transforms: list[dict] | None = None,
@@ -143,7 +143,7 @@ class ASLDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
-        self.cache_dir = cache_dir if cache else None
+        self.cache_dir = resolve_cache_dir(cache_dir) if cache else None
         self.unknown_folders = unknown_folders
         self.train_transforms = train_transforms
         self.eval_transforms = eval_transforms
@@ -179,7 +179,7 @@ class ASLDataModule(pl.LightningDataModule):
             return Path(self.root).expanduser()
         s = self.synthetic
         return synthetic.generate(
-            s.get("cache_dir", self.cache_dir or ".cache/asl"), per_class=s["per_class"],
+            s.get("cache_dir", self.cache_dir or resolve_cache_dir()), per_class=s["per_class"],
             image_size=s["image_size"], seed=s["seed"], classes=self.classes,
         )
 

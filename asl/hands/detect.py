@@ -24,7 +24,7 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from asl import ASLError
+from asl import ASLError, resolve_cache_dir
 from asl.data.folder import load_image
 
 log = logging.getLogger(__name__)
@@ -182,9 +182,10 @@ def _save(path: Path, settings: dict[str, Any], entries: dict[str, Any]) -> None
 
 
 def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | None = None,
-                 cache_dir: str | os.PathLike | None = ".cache/asl", detector: Detector | None = None,
+                 cache_dir: str | os.PathLike | None = None, detector: Detector | None = None,
                  progress: bool = True) -> list[Result]:
-    """One result per path, from the cache where the file (path, size, mtime) is unchanged.
+    """One result per path, from the cache where the file (path, size, mtime) is unchanged
+    (``cache_dir=None``: no cache, detect every file).
 
     ``detector`` replaces MediaPipe (tests inject a stub); it is only built when a file misses
     the cache, so cached runs need no mediapipe.
@@ -254,7 +255,7 @@ def keypoint_results(root: str | os.PathLike, relative: Sequence[str]) -> list[R
 
 
 def hand_results(root: str | os.PathLike, paths: Sequence[Path], relative: Sequence[str], source: str = "auto",
-                 settings: dict[str, Any] | None = None, cache_dir: str | os.PathLike | None = ".cache/asl",
+                 settings: dict[str, Any] | None = None, cache_dir: str | os.PathLike | None = None,
                  detector: Detector | None = None) -> list[Result]:
     """Each image's hand: from ``root/keypoints.csv`` (``keypoints``; ``auto`` when the file
     exists) or from the (cached) detector."""
@@ -265,4 +266,4 @@ def hand_results(root: str | os.PathLike, paths: Sequence[Path], relative: Seque
         raise ASLError(f"data.hands.source=keypoints: {root}/keypoints.csv does not exist; use source=detector")
     if source == "keypoints" or (source == "auto" and has_keypoints):
         return keypoint_results(root, relative)
-    return detect_files(paths, settings, cache_dir if cache_dir is not None else ".cache/asl", detector)
+    return detect_files(paths, settings, resolve_cache_dir(cache_dir), detector)
