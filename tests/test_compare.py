@@ -87,11 +87,12 @@ def test_wrong_folder_is_one_line(tmp_path, capsys):
 def test_two_job_multirun_then_compare(tmp_path):
     """asl-train -m over curriculum (budget=images) on tiny synthetic data, then asl-compare on the folder."""
     mr = tmp_path / "mr"
-    r = run_cli("asl.cli.train", "-m", "experiment=curriculum_vs_all", "seed=0", *TINY_TRAIN,
+    r = run_cli("asl.cli.train", "-m", "experiment=curriculum_vs_all", "seed=0", "data/background=none", *TINY_TRAIN,
                 f"hydra.sweep.dir={mr}", f"paths.log_dir={tmp_path}", cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     jobs = sorted(p.name for p in mr.iterdir() if p.is_dir())
     assert [j.split(",")[0] for j in jobs] == ["0_curriculum=none", "1_curriculum=five_then_all"]
+    assert all(",data.background=none," in j for j in jobs)  # a group override names the folder, no nesting
     seen = [json.loads((mr / j / "metrics.json").read_text())["images_seen"] for j in jobs]
     assert seen[0] == seen[1] > 0  # equal budgets of training images
     result = compare([mr], ["test/acc", "images_seen"])

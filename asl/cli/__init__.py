@@ -6,10 +6,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from asl import ASLError
 
 #: The repository's conf/ folder (asl is installed in editable mode: ``pip install -e .``).
 CONFIG_PATH = str(Path(__file__).resolve().parents[2] / "conf")
+
+# A sweep job's folder names its overrides; a config-group override (data/augment=device) would
+# otherwise nest a folder: conf/hydra/default.yaml writes it data.augment=device.
+OmegaConf.register_new_resolver("no_slash", lambda s: str(s).replace("/", "."), replace=True)
 
 
 def user_errors(fn: Callable) -> Callable:
