@@ -96,15 +96,24 @@ def device_route(overrides: list[str], dm, idx: list[int], device: str, batch: i
         aug(x)  # warm-up (CUDA kernels, allocator)
     if device == "cuda":
         torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(reps):
-        aug(x)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    per_image = (time.perf_counter() - t) / (reps * batch)
+
+    def cost(fn) -> float:
+        """Seconds per image of ``fn`` over the batch."""
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - t) / (reps * batch)
+
+    per_image = cost(lambda: aug(x))
+    xf = x.float() / 255
+    steps = {type(step).__name__: cost(lambda step=step: step(xf)) * 1e6 for step in aug.steps}
     name = torch.cuda.get_device_name(0) if device == "cuda" else "the CPU, one process"
     line = (f"(a) data/augment=device at {dm.image_size}px: kornia on {name}, batches of {batch}: "
-            f"{per_image * 1e6:,.1f} µs per image\n    per worker (no augmentation there): JPEG decode {jpeg:,.0f}, "
+            f"{per_image * 1e6:,.1f} µs per image ({', '.join(f'{k} {v:,.1f}' for k, v in steps.items())})\n    per worker (no augmentation there): JPEG decode {jpeg:,.0f}, "
             f"cache read {cached:,.0f} img/s  ->  ratio {cached / jpeg:.0f}x")
     if device == "cpu":  # the same core decodes (or reads) and augments
         both = [1 / (1 / r + per_image) for r in (jpeg, cached)]
