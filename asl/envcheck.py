@@ -20,7 +20,7 @@ def main() -> int:
         assert ok
     except Exception as e:  # report every broken piece, not just the first
         problems.append(f"cv2: {e!r}")
-    for module in ("torch", "torchvision", "pytorch_lightning", "hydra", "albumentations", "torchmetrics"):
+    for module in ("torch", "torchvision", "pytorch_lightning", "hydra", "albumentations", "kornia", "torchmetrics"):
         try:
             __import__(module)
         except Exception as e:
