@@ -3,7 +3,8 @@
 # parallel under a deadline, compare them, and pack the results into $OUT.
 #   python experiments/make_small_copies.py ../shared/data .devdata   # 96-px copies: what travels to the GPU machine
 #   (device) bash experiments/gpu_session.sh  with .devdata and .whl (py3.12 wheels of hydra-core, omegaconf,
-#   antlr4, albumentations, albucore, pydantic, imagehash, ...) carried beside the repo; $OUT collects results.
+#   antlr4, albumentations, albucore, pydantic, imagehash, kornia, kornia-rs, ...) carried beside the repo;
+#   $OUT collects results. The benchmark's --gpu run also times data/augment=device on the card (issue 8).
 #   LOCAL=1 SMOKE=1 OUT=/tmp/devsmoke bash experiments/gpu_session.sh   # dry run here, tiny
 set -u
 T0=$(date +%s)
@@ -24,7 +25,7 @@ else
   export PATH=$PWD/.venv/bin:$PATH DATA=${DATA:-../shared/data} TRAINER=cpu ASL_CACHE_DIR=${ASL_CACHE_DIR:-$PWD/.cache/asl}
   PY=$PWD/.venv/bin/python
 fi
-$PY -c "import torch, torchvision, pytorch_lightning, albumentations, hydra, imagehash; import asl.training, asl.compare; print('torch', torch.__version__, 'tv', torchvision.__version__, 'pl', pytorch_lightning.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+$PY -c "import torch, torchvision, pytorch_lightning, albumentations, kornia, hydra, imagehash; import asl.training, asl.compare; print('torch', torch.__version__, 'tv', torchvision.__version__, 'pl', pytorch_lightning.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 R=$OUT/runs; mkdir -p $R
 if [ -n "${SMOKE:-}" ]; then   # tiny: 1 epoch, 1 seed, 3 letters
   E1=2; E2=1; SEEDS=0; X="data.classes=ABCDEFG data.unknown_folders=ignore trainer.num_workers=0"; BENCH="--images 60 --batches 6 --skip 2 --rounds 1"
