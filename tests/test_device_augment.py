@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 
 from asl import ASLError
 from asl.data.datamodule import ASLDataModule
-from asl.data.transforms import DeviceAugment
+from asl.data.transforms import DeviceAugment, build_pipeline
 from asl.module import ASLClassifier
 
 from .conftest import CONFIG_PATH
@@ -76,6 +76,10 @@ def test_a_run_with_device_augmentation_crashed_and_resumed_equals_the_uninterru
 def test_bad_device_transforms_name_the_key(photo_folder):
     with pytest.raises(ASLError, match="data.device_transforms: cannot build kornia.augmentation.RandomNope"):
         ASLDataModule(root=str(photo_folder), device_transforms=[{"_target_": "kornia.augmentation.RandomNope"}])
+    with pytest.raises(ASLError, match="data.device_transforms: albumentations.Affine is not a kornia augmentation"):
+        ASLDataModule(root=str(photo_folder), device_transforms=[{"_target_": "albumentations.Affine"}])
+    with pytest.raises(ASLError, match="kornia.augmentation.RandomAffine is not an albumentations transform"):
+        build_pipeline(device_recipe(), 32)  # the two lists swapped
     with pytest.raises(ASLError, match="data.device_transforms: this model reads landmarks only"):
         ASLDataModule(root=str(photo_folder), inputs="landmarks", device_transforms=device_recipe())
 

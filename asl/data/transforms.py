@@ -36,7 +36,8 @@ def build_pipeline(
     its workers skip the float conversion and a batch moves a quarter of the bytes.
     """
     steps = [
-        *_instantiate(specs, "data transforms (data.background, train_transforms, eval_transforms)"),
+        *_instantiate(specs, "data transforms (data.background, train_transforms, eval_transforms)",
+                      (A.BasicTransform, A.BaseCompose), "an albumentations transform (kornia ones go in data.device_transforms)"),
         A.Resize(height=image_size, width=image_size),
         *([A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0)] if normalize else []),
         ToTensorV2(),
@@ -44,14 +45,18 @@ def build_pipeline(
     return A.Compose(steps, seed=seed)
 
 
-def _instantiate(specs: Sequence[dict[str, Any]] | None, key: str) -> list[Any]:
+def _instantiate(specs: Sequence[dict[str, Any]] | None, key: str, kind: type | tuple[type, ...], what: str) -> list[Any]:
+    """Build each ``{_target_: ..., ...}`` spec; each must be a ``kind`` (``what`` names it for the user)."""
     steps = []
     for spec in specs or []:
+        target = spec.get("_target_", "?") if hasattr(spec, "get") else spec
         try:
-            steps.append(instantiate(spec, _convert_="all"))
+            step = instantiate(spec, _convert_="all")
         except Exception as e:  # a wrong class name or argument in the YAML
-            target = spec.get("_target_", "?") if hasattr(spec, "get") else spec
             raise ASLError(f"{key}: cannot build {target} from {dict(spec)}: {e}") from None
+        if not isinstance(step, kind):
+            raise ASLError(f"{key}: {target} is not {what}")
+        steps.append(step)
     return steps
 
 
@@ -67,7 +72,9 @@ class DeviceAugment(torch.nn.Module):
 
     def __init__(self, specs: Sequence[dict[str, Any]]):
         super().__init__()
-        self.steps = torch.nn.Sequential(*_instantiate(specs, "data.device_transforms"))
+        self.steps = torch.nn.Sequential(*_instantiate(
+            specs, "data.device_transforms", torch.nn.Module,
+            "a kornia augmentation (albumentations ones go in data.train_transforms)"))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.steps(images.float().div_(255))
