@@ -63,9 +63,10 @@ def _instantiate(specs: Sequence[dict[str, Any]] | None, key: str, kind: type | 
 class DeviceAugment(torch.nn.Module):
     """kornia augmentations applied to whole uint8 training batches where the model runs.
 
-    Why: on a GPU, augmenting a batch of 256 costs next to nothing, while per image in the loader
-    workers (albumentations) it is most of a worker's time once the image cache has removed
-    decoding. Each image gets its own random draw (kornia's default ``same_on_batch=False``) from
+    Why: once the image cache has removed decoding, per-image augmentation (albumentations) is most
+    of a loader worker's time; here the workers only read the cache and a GPU augments the batch
+    with tensor ops. For GPUs: on a CPU kornia costs more than albumentations
+    (experiments/benchmarks/README.md). Each image gets its own random draw (kornia's default ``same_on_batch=False``) from
     torch's global generator, which :class:`asl.reproduce.EpochSeed` reseeds every epoch, so runs
     stay reproducible and resumable. uint8 in, uint8 out: the model normalises as usual.
     """
