@@ -19,11 +19,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test caches into its own session folder, never the user's .cache/."""
-    monkeypatch.setenv("ASL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "asl-cache"))
-    monkeypatch.setenv("NO_ALBUMENTATIONS_UPDATE", "1")
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Every test caches into the session's temporary folder, never the checkout's .cache/ (session
+    scope: set before any session fixture, such as a run trained once for many tests, needs it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "asl-cache"))
+        mp.setenv("NO_ALBUMENTATIONS_UPDATE", "1")
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -42,11 +42,12 @@ def run(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
 def test_gradcam_maps_every_backbone_at_input_size(name):
+    torch.manual_seed(0)  # an untrained model: one map in ten is all zero (ReLU of negative evidence), so use 8
     module = ASLClassifier({"name": name, "trainable_stages": 1}, list("ABC"), image_size=32).eval()
     assert cam_stage(module, 32) == 2  # 4×4 there; the last stage is 1×1 at 32 px
-    cams = gradcam(module, torch.randn(2, 3, 32, 32), [0, 2])
-    assert cams.shape == (2, 32, 32) and np.isfinite(cams).all() and cams.min() >= 0 and cams.max() <= 1
-    assert cams.reshape(2, -1).std(1).max() > 0  # not constant (a map may be all zero: ReLU of negative evidence)
+    cams = gradcam(module, torch.randn(8, 3, 32, 32), [i % 3 for i in range(8)])
+    assert cams.shape == (8, 32, 32) and np.isfinite(cams).all() and cams.min() >= 0 and cams.max() <= 1
+    assert cams.reshape(8, -1).std(1).max() > 0  # not all constant
 
 
 def test_hand_share_is_the_mass_inside_the_mask():
