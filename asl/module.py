@@ -26,7 +26,7 @@ from torchmetrics.classification import (  # noqa: E402
 
 import asl  # noqa: E402
 from asl import ASLError  # noqa: E402
-from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, on_images  # noqa: E402
 from asl.models import create_model  # noqa: E402
 
 # Keys of the model config that are about training, not the architecture.
@@ -101,11 +101,10 @@ class ASLClassifier(pl.LightningModule):
         Done here, on the device, so loader workers skip it and a batch moves a quarter of the bytes;
         float images arrive normalised already (eval, predict, export), and landmarks pass unchanged.
         """
-        if isinstance(x, (tuple, list)):
-            return type(x)([self.normalize(x[0]), *x[1:]])
-        if x.dtype == torch.uint8:
-            return (x.float() - self.pixel_mean) / self.pixel_std
-        return x
+        def scale(images: torch.Tensor) -> torch.Tensor:
+            return (images.float() - self.pixel_mean) / self.pixel_std if images.dtype == torch.uint8 else images
+
+        return on_images(scale, x)
 
     def forward(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
         """``x``: images (B, 3, H, W; uint8 or normalised floats), landmark rows (B, 64), or (images,

@@ -35,7 +35,13 @@ from asl.data.split import (
     split_by_cluster,
     split_by_group,
 )
-from asl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment, build_pipeline
+from asl.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DeviceAugment,
+    build_pipeline,
+    on_images,
+)
 from asl.hands.crop import HandCropStore
 from asl.hands.detect import hand_results
 from asl.hands.features import encode
@@ -377,11 +383,7 @@ class ASLDataModule(pl.LightningDataModule):
 
     def augment_on_device(self, x: torch.Tensor | tuple | list) -> torch.Tensor | tuple | list:
         """``data.device_transforms`` on a training batch's images (landmarks pass unchanged)."""
-        if self.device_tf is None:
-            return x
-        if isinstance(x, (tuple, list)):
-            return type(x)([self.device_tf(x[0]), *x[1:]])
-        return self.device_tf(x)
+        return on_images(self.device_tf, x) if self.device_tf is not None else x
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Lightning's hook, once the batch is on the training device: augment training batches there."""

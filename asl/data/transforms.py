@@ -6,7 +6,7 @@ and per batch on the training device (kornia: whole uint8 batches, a random draw
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import albumentations as A
@@ -43,6 +43,13 @@ def build_pipeline(
         ToTensorV2(),
     ]
     return A.Compose(steps, seed=seed)
+
+
+def on_images(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor | tuple | list) -> torch.Tensor | tuple | list:
+    """``fn`` on a model input's images: ``x`` itself, or the first of (images, landmarks); landmarks pass unchanged."""
+    if isinstance(x, (tuple, list)):
+        return type(x)([fn(x[0]), *x[1:]])
+    return fn(x)
 
 
 def _instantiate(specs: Sequence[dict[str, Any]] | None, key: str, kind: type | tuple[type, ...], what: str) -> list[Any]:
