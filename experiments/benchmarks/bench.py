@@ -38,27 +38,32 @@ def datamodule(cfg, batch_size: int | None = None):
     return dm, trainer_kwargs, extras
 
 
+def images_per_second(idx: list[int], get, transform=None) -> float:
+    """One process (= one loader worker): ``get`` each image of ``idx`` and, if given, ``transform`` it."""
+    def one(k):
+        return transform(image=get(k)) if transform is not None else get(k)
+
+    for k in idx[:20]:
+        one(k)  # warm the page cache, the memmap and the transforms
+    t = time.perf_counter()
+    for k in idx:
+        one(k)
+    return len(idx) / (time.perf_counter() - t)
+
+
+def jpeg_reader(dm):
+    """What the loader does without the cache: decode the photo, resized to the model input."""
+    return lambda k: load_image(dm.store.paths[k], dm.image_size)
+
+
 def pipeline(cfg, n: int):
     """(a) One process (= one loader worker): decode + augment each image, from JPEG vs from the cache."""
     dm, _, _ = datamodule(cfg)
     ds = dm.dataset("train")
     idx = [int(ds.indices[i % len(ds)]) for i in range(n)]
-
-    def rate(get, augment: bool = True) -> float:
-        for k in idx[:20]:
-            ds.transform(image=get(k))  # warm the page cache and the memmap
-        t = time.perf_counter()
-        for k in idx:
-            image = get(k)
-            if augment:
-                ds.transform(image=image)
-        return n / (time.perf_counter() - t)
-
-    def jpeg(k):
-        return load_image(dm.store.paths[k], dm.image_size)
-
-    full, cached = rate(jpeg), rate(dm.store.image)
-    decode, read = rate(jpeg, augment=False), rate(dm.store.image, augment=False)
+    jpeg = jpeg_reader(dm)
+    full, cached = images_per_second(idx, jpeg, ds.transform), images_per_second(idx, dm.store.image, ds.transform)
+    decode, read = images_per_second(idx, jpeg), images_per_second(idx, dm.store.image)
     print(f"(a) data pipeline at {dm.image_size}px, images/s per worker: JPEG decode+augment {full:,.0f}, "
           f"cache+augment {cached:,.0f}  ->  ratio {cached / full:.1f}x (target >= 5x)\n"
           f"    without augmentation: JPEG decode {decode:,.0f}, cache read {read:,.0f}  ->  ratio {read / decode:.0f}x")
@@ -81,21 +86,12 @@ def device_route(overrides: list[str], dm, idx: list[int], device: str, batch: i
     augments whole batches on ``device``. On a CPU both run on the same cores, so the ratio adds them."""
     recipe = config([*overrides, "data/augment=device"]).data.device_transforms
     worker = build_pipeline([], dm.image_size, normalize=False)  # what a worker still does: resize, tensorise
-
-    def rate(get) -> float:
-        t = time.perf_counter()
-        for k in idx:
-            worker(image=get(k))
-        return len(idx) / (time.perf_counter() - t)
-
-    jpeg, cached = rate(lambda k: load_image(dm.store.paths[k], dm.image_size)), rate(dm.store.image)
+    jpeg, cached = images_per_second(idx, jpeg_reader(dm), worker), images_per_second(idx, dm.store.image, worker)
     aug = DeviceAugment(recipe).to(device)
     x = torch.stack([worker(image=dm.store.image(idx[i % len(idx)]))["image"] for i in range(batch)]).to(device)
     reps = 3 if device == "cpu" else 20
     for _ in range(2):
         aug(x)  # warm-up (CUDA kernels, allocator)
-    if device == "cuda":
-        torch.cuda.synchronize()
 
     def cost(fn) -> float:
         """Seconds per image of ``fn`` over the batch."""
