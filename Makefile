@@ -17,12 +17,14 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/asl-train $(ARGS)
 
-## make test: the whole test suite (what CI runs)
+## make test: the import contracts (layers), then the whole test suite (what CI runs)
 test: $(STAMP)
+	$(BIN)/lint-imports
 	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check asl tests experiments
+	$(BIN)/ruff check asl tests experiments tools
+	$(BIN)/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from asl import audit
+from asl.data import duplicates as audit
 from asl.data.cache import ImageStore
-from asl.data.datamodule import ASLDataModule
 from asl.data.split import SPLITS, merge_groups, split_by_cluster
+
+from .conftest import datamodule
 
 
 def smooth_image(rng, size=96):
@@ -61,7 +62,7 @@ def test_exact_and_near_duplicates_are_found_and_different_images_are_not(dup_fo
 
 
 def test_different_letters_are_not_merged(tiny_synthetic):
-    dm = ASLDataModule(root=str(tiny_synthetic), image_size=32, split={"fractions": [0.5, 0.25, 0.25]}, cache=False)
+    dm = datamodule(root=str(tiny_synthetic), image_size=32, split={"fractions": [0.5, 0.25, 0.25]}, cache=False)
     dm.setup()
     s = dm.audit_summary
     assert s["images"] == 96 and s["exact_duplicates"]["groups"] == 0
@@ -86,12 +87,12 @@ def test_dedupe_split_removes_the_leak(dup_folder):
     for i in range(5):
         smooth_image(np.random.default_rng(10 + i)).save(dup_folder / "A" / f"own{i}.png")
     kw = dict(root=str(dup_folder), classes="AB", image_size=32, cache=False)
-    leaky = [ASLDataModule(split={"fractions": [0.5, 0.25, 0.25], "seed": s}, **kw) for s in range(6)]
+    leaky = [datamodule(split={"fractions": [0.5, 0.25, 0.25], "seed": s}, **kw) for s in range(6)]
     for dm in leaky:
         dm.setup()
     assert max(dm.audit_summary["leakage"]["test"]["with_train_twin"] for dm in leaky) > 0
     for s in range(6):
-        dm = ASLDataModule(split={"fractions": [0.5, 0.25, 0.25], "seed": s, "dedupe": True}, **kw)
+        dm = datamodule(split={"fractions": [0.5, 0.25, 0.25], "seed": s, "dedupe": True}, **kw)
         dm.setup()
         assert dm.audit_summary["leakage"]["test"]["with_train_twin"] == 0
         assert dm.audit_summary["leakage"]["val"]["with_train_twin"] == 0

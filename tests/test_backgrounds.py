@@ -16,12 +16,11 @@ from PIL import Image
 from asl import LETTERS, ASLError
 from asl.data import synthetic
 from asl.data.backgrounds import FAMILIES, BackgroundComposite, composite, render_background
-from asl.data.datamodule import ASLDataModule
 from asl.data.masks import key_colour_mask
 from asl.data.transforms import build_pipeline
-from asl.evaluation import background_shift
+from asl.runs.evaluate import background_shift
 
-from .conftest import CONFIG_PATH, TINY_TRAIN, make_photo_folder, train_in_process
+from .conftest import CONFIG_PATH, TINY_TRAIN, datamodule, make_photo_folder, train_in_process
 
 KEYS = {"black": (0, 0, 0), "white": (255, 255, 255), "green": (0, 177, 64)}
 
@@ -54,16 +53,16 @@ def test_key_masks_are_computed_once_into_the_cache(tmp_path):
         letter = "ABC"[i % 3]
         (root / letter).mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(root / letter / f"{i}.png")
-    dm = ASLDataModule(root=str(root), classes="ABC", image_size=32, masks="key_black", cache_dir=str(tmp_path / "c"),
+    dm = datamodule(root=str(root), classes="ABC", image_size=32, masks="key_black", cache_dir=str(tmp_path / "c"),
                        split={"fractions": [0.5, 0.0, 0.5]}, audit=False)
     dm.setup()
     assert (dm.store.folder / "masks.npy").exists()
     img = dm.store.image(0)
     assert np.array_equal(dm.store.mask(0), key_colour_mask(img, "black"))
     with pytest.raises(ASLError, match="data.masks=files"):
-        ASLDataModule(root=str(root), classes="ABC", image_size=32, masks="files", cache=False, audit=False).setup()
+        datamodule(root=str(root), classes="ABC", image_size=32, masks="files", cache=False, audit=False).setup()
     with pytest.raises(ASLError, match="data.masks"):
-        ASLDataModule(root=str(root), classes="ABC", image_size=32, masks="blue", cache=False, audit=False).setup()
+        datamodule(root=str(root), classes="ABC", image_size=32, masks="blue", cache=False, audit=False).setup()
 
 
 def test_compositing_keeps_the_hand_pixels_beyond_the_feathered_edge():
@@ -170,7 +169,7 @@ def test_training_reports_extra_sets_background_shift_and_logs_a_grid(tmp_path_f
     events = list((run / "tb").rglob("events.out.tfevents*"))
     assert any(b"train/augmented" in e.read_bytes() for e in events)
     # the shift test on explicit families, from the run folder alone
-    s = background_shift(run / "checkpoints" / "best.ckpt", ["noise"], num_workers=0, accelerator="cpu")
+    s = background_shift(run / "checkpoints" / "best.ckpt", ["noise"], {"num_workers": 0}, accelerator="cpu")
     assert s["background_shift/families"] == ["noise"]
     assert s["background_shift/acc_original"] == pytest.approx(metrics["background_shift/acc_original"])
 

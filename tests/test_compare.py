@@ -10,7 +10,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from asl import ASLError
 from asl.cli.compare import main
-from asl.compare import compare, metric_value
+from asl.runs.compare import compare, metric_value
 from tests.conftest import REPO, TINY_TRAIN, run_cli
 
 

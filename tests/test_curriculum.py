@@ -8,10 +8,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from asl import LETTERS, ASLError
-from asl.curriculum import make_plan, repeat_to, resolve_budget, setup_curriculum
-from asl.training import build_datamodule, build_module, split_trainer_cfg
+from asl.data.sampling import repeat_to
+from asl.lit.curriculum import make_plan, resolve_budget, setup_curriculum
+from asl.runs.train import build_datamodule, build_module
 from tests.conftest import CONFIG_PATH, TINY_TRAIN
 
 FIVE_THEN_ALL = {"order": "alphabetical", "stages": [{"classes": 5, "fraction": 0.3}, {"classes": "all"}]}
@@ -74,9 +76,9 @@ def tiny_setup(curriculum: str, tmp_path):
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose("train", overrides=[*TINY_TRAIN, f"curriculum={curriculum}", "budget.unit=images",
                                           "trainer.max_epochs=3", "data.batch_size=8", f"paths.output_dir={tmp_path}"])
-    kwargs, extras = split_trainer_cfg(cfg.trainer)
-    dm = build_datamodule(cfg.data, cfg.seed, extras)
-    module = build_module(cfg, dm, extras)
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, dm)
     dm.prepare_data()
     dm.setup("fit")
     return cfg, dm, module, kwargs

@@ -13,7 +13,7 @@ def test_two_process_ddp_on_cpu_syncs_test_metrics(tmp_path):
     run = tmp_path / "run"
     r = run_cli("asl.train", "data.synthetic.per_class=4", "data.synthetic.image_size=32", "model.input_size=32",
                 "data.batch_size=8", "trainer.max_epochs=1", "trainer=ddp", "trainer.accelerator=cpu",
-                "trainer.devices=2", "trainer.precision=32-true", "trainer.num_workers=0", "trainer.pin_memory=false",
+                "trainer.devices=2", "trainer.precision=32-true", "data.num_workers=0", "data.pin_memory=false",
                 "trainer.benchmark=false", "logger=none", f"hydra.run.dir={run}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (run / "train_ddp_process_1.log").exists()  # a second process ran, into the same folder

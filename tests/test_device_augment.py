@@ -6,11 +6,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from asl import ASLError
-from asl.data.datamodule import ASLDataModule
 from asl.data.transforms import DeviceAugment, build_pipeline
-from asl.module import ASLClassifier
 
-from .conftest import CONFIG_PATH
+from .conftest import CONFIG_PATH, classifier, datamodule
 from .test_reproduce import RUN, comparable
 from .test_reproduce import train_in_process as train_metrics
 
@@ -37,7 +35,7 @@ def test_the_shipped_recipe_draws_per_image_keeps_uint8_and_repeats_with_the_see
 
 
 def test_training_batches_are_augmented_after_transfer_and_validation_batches_are_not(photo_folder, tmp_path):
-    dm = ASLDataModule(root=str(photo_folder), classes="ABC", image_size=32, batch_size=4,
+    dm = datamodule(root=str(photo_folder), classes="ABC", image_size=32, batch_size=4,
                        split={"fractions": [0.5, 0.25, 0.25]}, train_transforms=[], device_transforms=device_recipe(),
                        cache_dir=str(tmp_path / "cache"), audit=False)
     dm.setup()
@@ -52,7 +50,7 @@ def test_training_batches_are_augmented_after_transfer_and_validation_batches_ar
         def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
             seen.setdefault("val", batch)
 
-    module = ASLClassifier({"name": "small_cnn"}, dm.classes, image_size=32)
+    module = classifier({"name": "small_cnn"}, dm.classes, image_size=32)
     trainer = pl.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=0,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[Capture()], accelerator="cpu")
@@ -75,11 +73,11 @@ def test_a_run_with_device_augmentation_crashed_and_resumed_equals_the_uninterru
 
 def test_bad_device_transforms_name_the_key(photo_folder):
     with pytest.raises(ASLError, match="data.device_transforms: cannot build kornia.augmentation.RandomNope"):
-        ASLDataModule(root=str(photo_folder), device_transforms=[{"_target_": "kornia.augmentation.RandomNope"}])
+        datamodule(root=str(photo_folder), device_transforms=[{"_target_": "kornia.augmentation.RandomNope"}])
     with pytest.raises(ASLError, match="data.device_transforms: albumentations.Affine is not a kornia augmentation"):
-        ASLDataModule(root=str(photo_folder), device_transforms=[{"_target_": "albumentations.Affine"}])
+        datamodule(root=str(photo_folder), device_transforms=[{"_target_": "albumentations.Affine"}])
     with pytest.raises(ASLError, match="kornia.augmentation.RandomAffine is not an albumentations transform"):
         build_pipeline(device_recipe(), 32)  # the two lists swapped
     with pytest.raises(ASLError, match="data.device_transforms: this model reads landmarks only"):
-        ASLDataModule(root=str(photo_folder), inputs="landmarks", device_transforms=device_recipe())
+        datamodule(root=str(photo_folder), inputs="landmarks", device_transforms=device_recipe())
 

@@ -11,11 +11,12 @@ import torch
 from asl import ASLError
 from asl.cli import export as export_cli
 from asl.cli import predict as predict_cli
-from asl.export import export_model, load_exported
-from asl.module import ASLClassifier, load_classifier
-from asl.prediction import load_predictor, predict_files
+from asl.inputs import InputSpec
+from asl.lit.module import ASLClassifier, load_classifier
+from asl.runs.export import export_model, load_exported
+from asl.runs.predict import load_predictor, predict_files
 
-from .conftest import make_photo_folder
+from .conftest import classifier, make_photo_folder
 
 
 def save_checkpoint(module: ASLClassifier, path):
@@ -27,20 +28,20 @@ def save_checkpoint(module: ASLClassifier, path):
 @pytest.fixture(scope="module")
 def module() -> ASLClassifier:
     torch.manual_seed(0)
-    return ASLClassifier({"name": "small_cnn", "widths": [8, 16, 32]}, list("ABC"), image_size=32,
-                         mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.3]).eval()
+    spec = InputSpec(image_size=32, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)).to_dict()
+    return classifier({"name": "small_cnn", "widths": [8, 16, 32]}, list("ABC"), spec=spec).eval()
 
 
 @pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
 def test_exported_outputs_match_pytorch(name, tmp_path):
     torch.manual_seed(0)
-    m = ASLClassifier({"name": name}, list("ABCD"), image_size=32).eval()
+    m = classifier({"name": name}, list("ABCD"), image_size=32).eval()
     x = torch.randn(5, 3, 32, 32)  # another batch size than the one exported with
     with torch.no_grad():
         expected = m(x).numpy()
     for format in ("onnx", "torchscript"):
         run, meta = load_exported(export_model(m, tmp_path / f"m.{format}", format))
-        assert meta["class_names"] == list("ABCD") and meta["image_size"] == 32 and meta["model"] == name
+        assert meta["class_names"] == list("ABCD") and meta["spec"]["image_size"] == 32 and meta["model"] == name
         np.testing.assert_allclose(run(x).numpy(), expected, atol=1e-4, rtol=0, err_msg=format)
 
 
@@ -50,7 +51,7 @@ def test_predict_accepts_exported_files(module, suffix, tmp_path, capsys, monkey
     paths = sorted(photos.rglob("*.png"))
     path = export_model(module, tmp_path / f"m{suffix}", "onnx" if suffix == ".onnx" else "torchscript")
     exported = load_predictor(path)
-    assert exported.mean == [0.5, 0.4, 0.3] and exported.std == [0.2, 0.25, 0.3]
+    assert exported.spec == module.spec and exported.spec.mean == (0.5, 0.4, 0.3)
     expected = predict_files(module, paths)
     got = predict_files(exported, paths)
     for e, g in zip(expected, got, strict=True):

@@ -8,14 +8,14 @@ import torch
 from PIL import Image
 
 from asl import ASLError
-from asl.data.datamodule import ASLDataModule
 from asl.data.folder import discover, load_image
+from asl.runs.run_folder import RunFolder, write_skipped
 
-from .conftest import make_photo_folder
+from .conftest import classifier, datamodule, make_photo_folder
 
 
 def dm(root, **kw):
-    d = ASLDataModule(root=str(root), classes="ABC", image_size=16, split={"fractions": [0.5, 0.25, 0.25]}, **kw)
+    d = datamodule(root=str(root), classes="ABC", image_size=16, split={"fractions": [0.5, 0.25, 0.25]}, **kw)
     d.setup()
     return d
 
@@ -63,8 +63,8 @@ def test_corrupt_and_non_image_files_are_skipped_and_listed(photo_folder, tmp_pa
     assert any(p.endswith("broken.jpg") and "cannot read image" in r for p, r in reasons.items())
     assert any(p.endswith("notes.txt") and "not an image" in r for p, r in reasons.items())
     assert "Skipped 1 unreadable image" in caplog.text
-    n = d.write_skipped(tmp_path / "skipped.csv")
-    assert n == 2 and "broken.jpg" in (tmp_path / "skipped.csv").read_text()
+    write_skipped(d.table.skipped, tmp_path / "skipped.csv")
+    assert len(d.table.skipped) == 2 and "broken.jpg" in (tmp_path / "skipped.csv").read_text()
 
 
 @pytest.mark.parametrize("cache", [True, False])
@@ -72,14 +72,14 @@ def test_class_left_empty_by_corrupt_files_fails(tmp_path, cache):
     root = make_photo_folder(tmp_path / "p", letters="AB", per_class=3)
     for f in (root / "B").iterdir():
         f.write_bytes(b"garbage")
-    d = ASLDataModule(root=str(root), classes="AB", image_size=16, cache=cache, cache_dir=str(tmp_path / "c"))
+    d = datamodule(root=str(root), classes="AB", image_size=16, cache=cache, cache_dir=str(tmp_path / "c"))
     with pytest.raises(ASLError, match=r"no readable images for class\(es\) \['B'\]"):
         d.setup()
 
 
 def test_too_few_images_for_counts(photo_folder):
     with pytest.raises(ASLError, match=r"class A: 6 images, too few for data.split.counts=\[1250, 625, 625\]"):
-        ASLDataModule(root=str(photo_folder), classes="ABC", image_size=16, split={"counts": [1250, 625, 625]}).setup()
+        datamodule(root=str(photo_folder), classes="ABC", image_size=16, split={"counts": [1250, 625, 625]}).setup()
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "I;16", "P"])
@@ -117,9 +117,9 @@ def test_without_a_cache_dir_the_cache_goes_where_asl_train_puts_it(photo_folder
 
 def test_manifest_reproduces_split(photo_folder, tmp_path):
     a = dm(photo_folder)
-    a.write_manifest(tmp_path / "splits.csv")
+    RunFolder(tmp_path).write_data(a)
     b = dm(photo_folder, seed=99)
-    c = ASLDataModule(root=str(photo_folder), classes="ABC", image_size=16, split={"manifest": str(tmp_path / "splits.csv")})
+    c = datamodule(root=str(photo_folder), classes="ABC", image_size=16, split={"manifest": str(tmp_path / "splits.csv")})
     c.setup()
     assert list(c.splits) == list(a.splits)
     assert list(b.splits) != list(a.splits) or True  # a different seed may coincide on tiny data
@@ -128,7 +128,7 @@ def test_manifest_reproduces_split(photo_folder, tmp_path):
 def test_active_classes_filter_training_only(photo_folder):
     """Training sees the active classes; validation and test see all (the module scores both views)."""
     d = dm(photo_folder)
-    d.set_active_classes([0])
+    d.class_schedule = lambda epoch: [0]  # what a curriculum plan gives
     assert set(d.train_dataloader().dataset.labels) == {0}
     assert set(d.val_dataloader().dataset.labels) == {0, 1, 2}
     assert set(d.test_dataloader().dataset.labels) == {0, 1, 2}
@@ -136,16 +136,15 @@ def test_active_classes_filter_training_only(photo_folder):
 
 def test_training_images_leave_the_loader_as_uint8_and_the_model_normalises_them(photo_folder, tmp_path):
     """The training pipeline skips Normalize (the model does it on its device); both roads agree."""
-    from asl.module import ASLClassifier
 
-    d = ASLDataModule(root=str(photo_folder), classes="ABC", image_size=32, split={"fractions": [0.5, 0.25, 0.25]},
+    d = datamodule(root=str(photo_folder), classes="ABC", image_size=32, split={"fractions": [0.5, 0.25, 0.25]},
                       train_transforms=[], mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),  # no augmentation: same pixels
                       cache_dir=str(tmp_path / "cache"))
     d.setup()
     raw = d.dataset("train")[0][0]
     ready = d.dataset("train", train_transform=False)[0][0]
     assert raw.dtype == torch.uint8 and raw.shape == (3, 32, 32) and ready.dtype == torch.float32
-    module = ASLClassifier({"name": "small_cnn"}, d.classes, image_size=32, mean=list(d.mean), std=list(d.std)).eval()
+    module = classifier({"name": "small_cnn"}, d.classes, spec=d.spec.to_dict()).eval()
     assert torch.allclose(module.normalize(raw[None]), ready[None], atol=1e-5)
     with torch.no_grad():
         assert torch.allclose(module(raw[None]), module(ready[None]), atol=1e-5)

@@ -9,17 +9,18 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from asl import ASLError
 from asl.cli import CONFIG_PATH
-from asl.data.datamodule import ASLDataModule
 from asl.hands import detect
 from asl.hands.crop import crop, crop_hand, hand_box
 from asl.hands.draw import draw_hand
+from asl.runs.run_folder import write_skipped
 
-from .conftest import SHARED_DATA, make_photo_folder
+from .conftest import SHARED_DATA, datamodule, make_photo_folder
 
 
 def _hand(x0=0.25, y0=0.25, x1=0.5, y1=0.75) -> dict:
@@ -73,10 +74,10 @@ def test_cache_hits_misses_and_invalidation(photos, tmp_path, stub):
     assert stub.calls == len(paths) + 1
     detect.detect_files(paths, {"padding": 0.1}, cache_dir=cache, progress=False)  # other settings: own cache
     assert stub.calls == 2 * len(paths) + 1
-    saved = json.loads(detect.cache_file(cache, detect.check_settings({"padding": 0.1})).read_text())
+    saved = json.loads(detect.cache_file(cache, detect.check_detector({"padding": 0.1})).read_text())
     assert saved["settings"]["padding"] == 0.1 and len(saved["files"]) == len(paths)
     with pytest.raises(ASLError, match="hands.retry"):
-        detect.check_settings({"retry": ["sideways"]})
+        detect.check_detector({"retry": ["sideways"]})
 
 
 def test_two_jobs_filling_one_cache_keep_each_others_results(photos, tmp_path, stub):
@@ -84,7 +85,7 @@ def test_two_jobs_filling_one_cache_keep_each_others_results(photos, tmp_path, s
     paths = sorted(photos.rglob("*.png"))
     cache = tmp_path / "cache"
     detect.detect_files(paths[:2], cache_dir=cache, progress=False)  # job 1
-    settings = detect.check_settings({})
+    settings = detect.check_detector({})
     detect._save(detect.cache_file(cache, settings), settings, {"/elsewhere/x.png": {"stamp": [1, 2], "result": None}})  # job 2
     saved = json.loads(detect.cache_file(cache, settings).read_text())["files"]
     assert {str(p.resolve()) for p in paths[:2]} | {"/elsewhere/x.png"} == set(saved)
@@ -107,7 +108,7 @@ def test_retries_run_in_order_until_a_hand_is_found(monkeypatch):
     for bad, key in (({"depth": 1},), "hands.retry"), (({"padding": 3},), "hands.retry.padding"), \
                     (({"model_complexity": 2},), "hands.retry.model_complexity"):
         with pytest.raises(ASLError, match=key):
-            detect.check_settings({"retry": list(bad)})
+            detect.check_detector({"retry": list(bad)})
 
 
 def test_missing_mediapipe_names_the_install_command(monkeypatch, photos, tmp_path):
@@ -135,14 +136,15 @@ def test_crop_box_is_square_in_pixels_and_pads_outside_the_photo():
 
 @pytest.mark.parametrize("policy", ["keep", "drop", "fail"])
 def test_no_hand_policies(photos, tmp_path, stub, policy):
-    dm = ASLDataModule(root=str(photos), classes="ABC", image_size=16, hand_crop=True, no_hand=policy,
+    dm = datamodule(root=str(photos), classes="ABC", image_size=16, hand_crop=True, no_hand=policy,
                        cache_dir=str(tmp_path / "cache"), split={"fractions": [0.5, 0.25, 0.25]}, audit=False)
     if policy == "fail":
         with pytest.raises(ASLError, match="no_hand=fail.*A/img0.png"):
             dm.setup()
         return
     dm.setup()
-    skipped = dm.write_skipped(tmp_path / "skipped.csv")
+    write_skipped(dm.table.skipped, tmp_path / "skipped.csv")
+    skipped = len(dm.table.skipped)
     assert len(dm.labels) == (12 if policy == "keep" else 11)
     assert skipped == (0 if policy == "keep" else 1)
     if policy == "drop":
@@ -154,17 +156,17 @@ def test_no_hand_policies(photos, tmp_path, stub, policy):
 
 
 def test_landmark_model_predicts_and_draws_with_the_detector(photos, tmp_path, stub):
-    from asl.training import train
+    from asl.runs.train import train
 
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose("train", overrides=["data=folder", f"data.root={photos}", "data.classes=ABC", "model=landmark_mlp",
                                           "data.no_hand=drop", "trainer.max_epochs=1", "logger=none",
-                                          "data.audit=false", "trainer.num_workers=0",
+                                          "data.audit=false", "data.num_workers=0",
                                           f"paths.output_dir={tmp_path}/run", f"paths.cache_dir={tmp_path}/cache"])
         metrics = train(cfg)
     assert metrics["skipped_files"] == 1
-    from asl.module import load_classifier
-    from asl.prediction import predict_files
+    from asl.lit.module import load_classifier
+    from asl.runs.predict import predict_files
     paths = sorted(photos.rglob("*.png"))[:3]
     rows = predict_files(load_classifier(metrics["best_checkpoint"]), paths, top_k=2,
                          cache_dir=tmp_path / "cache", draw_dir=tmp_path / "drawn")
@@ -181,3 +183,22 @@ def test_real_mediapipe_finds_hands_in_massey_photos(tmp_path):
         assert len(r["landmarks"]) == 21 and r["handedness"] in ("Left", "Right")
         x0, y0, x1, y1 = r["box"]
         assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+
+
+@pytest.mark.parametrize("inputs,hand_crop", [("image", False), ("image", True), ("image+landmarks", True), ("landmarks", False)])
+def test_predict_prepares_a_photo_into_the_same_input_as_evaluation(photos, tmp_path, stub, inputs, hand_crop):
+    """One input contract, one road: the tensor asl-predict feeds the model equals the test loader's."""
+    from asl.hands.prepare import find_hands, input_transform
+    from asl.runs.predict import prepare_photos
+
+    dm = datamodule(root=str(photos), classes="ABC", image_size=24, inputs=inputs, hand_crop=hand_crop, audit=False,
+                    hands={"source": "detector"}, cache_dir=str(tmp_path / "cache"), split={"fractions": [0.5, 0.25, 0.25]})
+    dm.setup()
+    ds = dm.dataset("test")
+    for i in range(len(ds)):
+        path = dm.store.paths[int(ds.indices[i])]
+        x, ok, errors = prepare_photos([path], find_hands([path], dm.spec, tmp_path / "cache"), dm.spec, input_transform(dm.spec))
+        assert ok and not errors
+        want = ds[i][0]
+        for got, expected in zip(x if isinstance(x, tuple) else (x,), want if isinstance(want, tuple) else (want,), strict=True):
+            assert torch.equal(got[0], expected), path

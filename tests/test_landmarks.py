@@ -10,9 +10,9 @@ from hydra import compose, initialize_config_dir
 from asl.cli import CONFIG_PATH
 from asl.data import synthetic
 from asl.hands.features import INPUT_DIM, augment, encode, feature_dim, features, normalise, present
+from asl.lit.module import load_classifier
 from asl.models import create_model
-from asl.module import load_classifier
-from asl.training import train
+from asl.runs.train import train
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +76,17 @@ def test_fusion_falls_back_to_the_image_branch_without_a_hand():
 def test_landmark_mlp_and_fusion_train_with_the_same_module(tmp_path):
     """Synthetic keypoints (no detector): the landmark MLP learns, checkpoints rebuild, fusion trains on crops."""
     base = ["data.synthetic.per_class=12", "data.synthetic.image_size=32", "logger=none",
-            "trainer.num_workers=0", "data.audit=false"]
+            "data.num_workers=0", "data.audit=false"]
     with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
         cfg = compose("train", overrides=[*base, "model=landmark_mlp", "trainer.max_epochs=25", f"paths.output_dir={tmp_path}/lm"])
         metrics = train(cfg)
         assert metrics["test/acc"] > 0.5  # chance is 1/24
         module = load_classifier(metrics["best_checkpoint"])
-        assert module.hparams.hands["inputs"] == "landmarks"
+        assert module.spec.inputs == "landmarks"
         cfg = compose("train", overrides=[*base, "model=fusion", "model.input_size=32", "data.hand_crop=true",
                                           "model.image.widths=[8,8,16,16,16]", "trainer.max_epochs=2",
                                           f"model.from_checkpoints.landmarks={metrics['best_checkpoint']}",
                                           f"paths.output_dir={tmp_path}/fusion"])
         fused = train(cfg)
     assert fused["test/acc"] > 0.3
-    assert load_classifier(fused["best_checkpoint"]).hparams.hands["hand_crop"] is True
+    assert load_classifier(fused["best_checkpoint"]).spec.hand_crop is True

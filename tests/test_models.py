@@ -1,15 +1,58 @@
-"""Backbones through the one registry: shapes, trainable stages, frozen BatchNorm, offline weights."""
+"""Backbones through the one registry: the model protocol, shapes, trainable stages, frozen BatchNorm,
+offline weights."""
 
 import pytest
 import torch
 import torchvision
 
 from asl import ASLError
-from asl.models import create_model
-from asl.models.torchvision import resolve_weights, weights_cache_file
+from asl.hands.features import INPUT_DIM
+from asl.models import ASLModel, available_models, create_model
+from asl.models.torchvision import resolve_weights, torchvision_names, weights_cache_file
+
+from .conftest import classifier, datamodule
 
 # (name, input size small enough for CPU tests, number of stages)
-BACKBONES = [("small_cnn", 32, 5), ("vgg16", 32, 5), ("vgg16_bn", 32, 5), ("resnet18", 32, 5), ("resnet34", 32, 5), ("resnet50", 32, 5)]
+BACKBONES = [("small_cnn", 32, 5), ("vgg16", 32, 5), ("vgg16_bn", 32, 5), ("resnet18", 32, 5), ("resnet34", 32, 5),
+             ("resnet50", 32, 5), ("mobilenet_v2", 32, 5), ("efficientnet_lite0", 32, 5)]
+
+TINY_CNN = {"name": "small_cnn", "widths": [4, 4, 8, 8, 8]}
+# Every model registered outside torchvision, at a tiny size; then one torchvision model per way of splitting.
+TINY = {
+    "small_cnn": {"widths": [4, 4, 8, 8, 8], "input_size": 32},
+    "landmark_mlp": {"hidden": [16]},
+    "fusion": {"input_size": 32, "image": TINY_CNN, "landmarks": {"hidden": [16]}},
+    "efficientnet_lite0": {"input_size": 32},
+    "resnet18": {"input_size": 32},
+    "vgg11": {"input_size": 32},
+    "mobilenet_v2": {"input_size": 32},
+}
+
+
+def test_every_own_model_is_in_the_protocol_test():
+    assert set(available_models()) - set(torchvision_names()) <= set(TINY)
+    assert {"resnet50", "convnext_tiny", "mobilenet_v3_small"} <= set(available_models())
+
+
+def tiny_input(name):
+    images, lm = torch.randn(2, 3, 32, 32), torch.rand(2, INPUT_DIM)
+    return {"landmark_mlp": lm, "fusion": (images, lm)}.get(name, images)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_model_follows_the_protocol(name):
+    m = create_model(name, 5, **TINY[name])
+    assert isinstance(m, ASLModel) and isinstance(m.stages, torch.nn.ModuleList) and m.pretrained_bn is None
+    assert m(tiny_input(name)).shape == (2, 5)
+    m.forward_features(tiny_input(name))
+    m.set_trainable_stages(0)
+    assert m.trainable_stages == 0
+    head = {id(p) for p in m.head.parameters()}
+    assert {id(p) for p in m.parameters() if p.requires_grad} == head
+    m.train()
+    assert all(not bn.training for bn in m.modules() if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm))
+    m.set_trainable_stages("all")
+    assert m.trainable_stages == len(m.stages) and all(p.requires_grad for p in m.parameters())
 
 
 @pytest.mark.parametrize("name,size,stages", BACKBONES)
@@ -85,16 +128,16 @@ def test_wrong_weights_file_and_unknown_names(tmp_path):
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), bad)
     with pytest.raises(ASLError, match="is not a vgg11 state dict"):
         create_model("vgg11", 24, weights_path=str(bad), input_size=32)
-    with pytest.raises(ASLError, match="unknown backbone 'resnet9000'"):
+    with pytest.raises(ASLError, match=r"unknown backbone 'resnet9000' \(closest: resnet\d+"):
         create_model("resnet9000", 24)
+    with pytest.raises(ASLError, match=r"unexpected option\(s\) \['depth'\] for model resnet18"):
+        create_model("resnet18", 24, depth=3)
     with pytest.raises(ASLError, match="trainable_stages must be 0..5"):
         create_model("small_cnn", 24, trainable_stages=7)
 
 
 def tiny_datamodule(root, size=32):
-    from asl.data.datamodule import ASLDataModule
-
-    dm = ASLDataModule(root=str(root), image_size=size, batch_size=16, split={"fractions": [0.5, 0.25, 0.25]})
+    dm = datamodule(root=str(root), image_size=size, batch_size=16, split={"fractions": [0.5, 0.25, 0.25]})
     dm.setup()
     return dm
 
@@ -104,11 +147,9 @@ def tiny_datamodule(root, size=32):
 def test_one_epoch_fit_on_tiny_synthetic(name, tiny_synthetic):
     import pytorch_lightning as pl
 
-    from asl.module import ASLClassifier
-
     dm = tiny_datamodule(tiny_synthetic)
-    module = ASLClassifier(model={"name": name, "trainable_stages": 1, "head": {"type": "linear"}}, class_names=dm.classes,
-                           image_size=32, optimizer={"name": "adamw", "lr": 1e-3})
+    module = classifier(model={"name": name, "trainable_stages": 1, "head": {"type": "linear"}}, class_names=dm.classes,
+                           image_size=32)
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, datamodule=dm)
@@ -119,11 +160,9 @@ def test_one_epoch_fit_on_tiny_synthetic(name, tiny_synthetic):
 def test_gradual_unfreezing_and_backbone_lr(tiny_synthetic):
     from unittest import mock
 
-    from asl.module import ASLClassifier
-
-    module = ASLClassifier(model={"name": "small_cnn", "trainable_stages": 0, "unfreeze_at_epoch": {1: 2, 3: "all"},
+    module = classifier(model={"name": "small_cnn", "trainable_stages": 0, "unfreeze_at_epoch": {1: 2, 3: "all"},
                                   "backbone_lr_mult": 0.1}, class_names=list("ABC"), image_size=32,
-                           optimizer={"name": "sgd", "lr": 0.5}, scheduler={"name": "none"})
+                           optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.5})
     assert module.net.trainable_stages == 0
     for epoch, expected in ((0, 0), (1, 2), (2, 2), (3, 5)):
         with mock.patch.object(type(module), "current_epoch", new_callable=mock.PropertyMock, return_value=epoch):

@@ -12,8 +12,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from asl import ASLError
-from asl.reproduce import AtomicCheckpointIO, reproduce_command, run_overrides
-from asl.training import train
+from asl.lit.resume import AtomicCheckpointIO
+from asl.runs.reproduce import reproduce_command, run_overrides
+from asl.runs.train import train
 
 from .conftest import CONFIG_PATH, TINY_TRAIN
 
@@ -80,7 +81,7 @@ class CrashAtEpoch(pl.Callback):
 def test_crash_in_a_later_curriculum_stage_with_workers_then_resume_equals_uninterrupted(tmp_path):
     """Stage 2 (all letters) starts at epoch 1; the crash comes in epoch 2, so the resumed run must
     build its first loader with stage 2's classes; two loader workers each draw their own augmentation."""
-    run_cfg = [*RUN, "trainer.max_epochs=3", "curriculum=five_then_all", "budget.unit=images", "trainer.num_workers=2",
+    run_cfg = [*RUN, "trainer.max_epochs=3", "curriculum=five_then_all", "budget.unit=images", "data.num_workers=2",
                "~data.classes"]
     full = train_in_process(run_cfg, tmp_path / "full")
     run = tmp_path / "run"

@@ -6,12 +6,22 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import hydra
 from omegaconf import OmegaConf
 
 from asl import ASLError
 
-#: The repository's conf/ folder (asl is installed in editable mode: ``pip install -e .``).
-CONFIG_PATH = str(Path(__file__).resolve().parents[2] / "conf")
+#: The configs, shipped inside the package (a wheel install has them too).
+CONFIG_PATH = str(Path(__file__).resolve().parents[1] / "conf")
+
+#: Keys that moved in the redesign: an old spelling on the command line gets one line naming the new one.
+MOVED_KEYS = {
+    "trainer.num_workers": "data.num_workers", "trainer.pin_memory": "data.pin_memory",
+    "trainer.channels_last": "model.channels_last", "trainer.compile": "model.compile",
+    "data.image_size": "model.input_size", "data.inputs": "model.inputs",
+    "optimizer.name": "optimizer=<adamw|adam|sgd> (a config group)",
+    "scheduler.name": "scheduler=<cosine|step|none> (a config group)",
+}
 
 # A sweep job's folder names its overrides; a config-group override (data/augment=device) would
 # otherwise nest a folder: conf/hydra/default.yaml writes it data.augment=device.
@@ -31,3 +41,29 @@ def user_errors(fn: Callable) -> Callable:
             sys.exit(2)
 
     return wrapper
+
+
+def refuse_moved_keys(overrides: list[str]) -> None:
+    """Exit with one line for an override that names a key's old spelling."""
+    for o in overrides:
+        key = o.lstrip("+~").split("=")[0]
+        if key in MOVED_KEYS:
+            print(f"error: {key} has moved: use {MOVED_KEYS[key]}", file=sys.stderr)
+            sys.exit(2)
+
+
+def command(config_name: str) -> Callable:
+    """A CLI's ``main``: moved keys refused first, then Hydra composes ``asl/conf/<config_name>.yaml`` and
+    calls the function, whose :class:`ASLError` is printed as one line."""
+
+    def decorate(fn: Callable) -> Callable:
+        composed = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(user_errors(fn))
+
+        @functools.wraps(fn)
+        def main():
+            refuse_moved_keys(sys.argv[1:])
+            return composed()
+
+        return main
+
+    return decorate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from asl.cli import user_errors
-from asl.compare import DEFAULT_METRICS, compare
+from asl.runs.compare import DEFAULT_METRICS, compare
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

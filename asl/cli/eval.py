@@ -3,19 +3,18 @@
 import json
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from asl.cli import CONFIG_PATH, user_errors
-from asl.evaluation import background_shift, evaluate
+from asl.cli import command
+from asl.runs.evaluate import background_shift, evaluate
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
-@user_errors
+@command("eval")
 def main(cfg: DictConfig) -> None:
-    r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, cfg.data.batch_size, cfg.data.num_workers,
-                 cfg.data.cache, cfg.paths.cache_dir, cfg.data.unknown_folders, cfg.accelerator,
-                 cfg.hand_share)
+    loader = {"eval_batch_size": cfg.data.batch_size, "num_workers": cfg.data.num_workers}
+    cache_dir = cfg.paths.cache_dir if cfg.data.cache else None
+    r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, loader, cache_dir, cfg.data.unknown_folders,
+                 cfg.accelerator, cfg.hand_share)
     worst = sorted(((a, c) for c, a in r["per_class_acc"].items() if a is not None))[:5]
     share = r.get("background_reliance")
     print(
@@ -27,8 +26,7 @@ def main(cfg: DictConfig) -> None:
         f"written to {r['output_dir']} (metrics.json, confusion_matrix.png)"
     )
     if cfg.background_shift:
-        s = background_shift(cfg.ckpt_path, cfg.shift_families, cfg.data.batch_size, cfg.data.num_workers,
-                             cfg.data.cache, cfg.paths.cache_dir, cfg.accelerator)
+        s = background_shift(cfg.ckpt_path, cfg.shift_families, loader, cache_dir, cfg.accelerator)
         (Path(r["output_dir"]) / "background_shift.json").write_text(json.dumps(s, indent=2))
         print(f"background shift onto held-out {', '.join(s['background_shift/families'])}: accuracy "
               f"{s['background_shift/acc_original']:.4f} → {s['background_shift/acc_heldout']:.4f} "

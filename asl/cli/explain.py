@@ -1,42 +1,39 @@
 """``asl-explain ckpt_path=... [inputs=photo.jpg] [data.root=...]``: Grad-CAM overlays, mistakes, hand share."""
 
 import json
-from datetime import datetime
 from pathlib import Path
 
-import hydra
 import matplotlib.pyplot as plt
 import torch
 from omegaconf import DictConfig, ListConfig
 
 from asl import ASLError
-from asl.cli import CONFIG_PATH, user_errors
-from asl.evaluation import datamodule_for, run_dir_of
-from asl.explain import (
+from asl.cli import command
+from asl.lit.module import load_classifier
+from asl.runs.evaluate import datamodule_for
+from asl.runs.explain import (
     background_reliance,
     confident_mistakes,
     explain_images,
     mistakes_figure,
     reads_images,
 )
-from asl.module import load_classifier
-from asl.prediction import collect_inputs
+from asl.runs.predict import collect_inputs
+from asl.runs.run_folder import RunFolder
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="explain")
-@user_errors
+@command("explain")
 def main(cfg: DictConfig) -> None:
     module = load_classifier(cfg.ckpt_path)
     if not reads_images(module):
         raise ASLError(f"ckpt_path: {cfg.ckpt_path} is a model over hand landmarks; Grad-CAM explains image models only")
     if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
         module = module.cuda()
-    run = run_dir_of(cfg.ckpt_path)
+    run = RunFolder.of_checkpoint(cfg.ckpt_path)
     out = cfg.output_dir
     if out is None:
         name = Path(cfg.data.root).expanduser().resolve().name if cfg.data.root else "test"
-        base = run or Path(cfg.ckpt_path).expanduser().resolve().parent
-        out = base / "explain" / f"{name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+        out = (run or RunFolder(Path(cfg.ckpt_path).expanduser().resolve().parent)).eval_dir("explain", name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"checkpoint": str(cfg.ckpt_path)}
@@ -47,12 +44,12 @@ def main(cfg: DictConfig) -> None:
         for r in rows:
             print(f"{r['file']}: " + (f"ERROR {r['error']}" if "error" in r else f"{r['letter']} {r['prob']:.3f} → {r['overlay']}"))
     if cfg.mistakes_per_class > 0 or cfg.hand_share:
-        if cfg.data.root is None and (run is None or not (run / "splits.csv").exists()):
+        if cfg.data.root is None and (run is None or not run.splits_file.exists()):
             print("no test data: this checkpoint has no run folder; pass data.root=/path/to/photos for the mistakes grid and hand share")
         else:
             d = cfg.data
-            dm = datamodule_for(module, cfg.ckpt_path, d.root, d.batch_size, d.num_workers, d.cache,
-                                cfg.paths.cache_dir, d.unknown_folders)
+            dm = datamodule_for(module, cfg.ckpt_path, d.root, {"eval_batch_size": d.batch_size, "num_workers": d.num_workers},
+                                cfg.paths.cache_dir if d.cache else None, d.unknown_folders)
             if cfg.mistakes_per_class > 0:
                 mistakes = confident_mistakes(module, dm, cfg.mistakes_per_class, d.batch_size)
                 fig = mistakes_figure(module, dm, mistakes)

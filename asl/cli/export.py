@@ -2,18 +2,16 @@
 
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
 from asl import ASLError
-from asl.cli import CONFIG_PATH, user_errors
-from asl.export import FORMATS, export_model, load_exported
-from asl.module import load_classifier
+from asl.cli import command
+from asl.lit.module import load_classifier
+from asl.runs.export import FORMATS, export_model, load_exported
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
-@user_errors
+@command("export")
 def main(cfg: DictConfig) -> None:
     if cfg.format not in FORMATS:
         raise ASLError(f"format: {cfg.format!r} is not one of {sorted(FORMATS)}")
@@ -23,7 +21,7 @@ def main(cfg: DictConfig) -> None:
     print(f"wrote {path} ({cfg.format}, {path.stat().st_size / 1e6:.1f} MB; classes and preprocessing in its metadata)")
     if cfg.check:
         run, _ = load_exported(path)
-        size = module.hparams.image_size
+        size = module.spec.image_size
         x = torch.randn(3, 3, size, size)
         with torch.no_grad():
             diff = (run(x) - module(x)).abs().max().item()

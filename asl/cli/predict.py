@@ -1,15 +1,13 @@
 """``asl-predict ckpt_path=<.ckpt | .onnx | .pt> inputs=<image | folder | glob>``: top-3 letters per photo, optional CSV."""
 
-import hydra
 import torch
 from omegaconf import DictConfig, ListConfig
 
-from asl.cli import CONFIG_PATH, user_errors
-from asl.prediction import collect_inputs, load_predictor, predict_files, write_csv
+from asl.cli import command
+from asl.runs.predict import collect_inputs, load_predictor, predict_files, write_csv
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
-@user_errors
+@command("predict")
 def main(cfg: DictConfig) -> None:
     cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     model = load_predictor(cfg.ckpt_path, "cuda" if cuda else "cpu")  # exported files run on the CPU

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from asl.cli import user_errors
-from asl.reproduce import reproduce_command
+from asl.runs.reproduce import reproduce_command
 
 
 @user_errors

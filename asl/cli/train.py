@@ -1,15 +1,13 @@
 """``asl-train``: train a model; the run folder gets config, checkpoints, TensorBoard, splits and metrics."""
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from asl.cli import CONFIG_PATH, user_errors
-from asl.training import train
+from asl.cli import command
+from asl.runs.train import train
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
-@user_errors
+@command("train")
 def main(cfg: DictConfig) -> float:
     metrics = train(cfg)
     out = HydraConfig.get().runtime.output_dir

@@ -5,7 +5,7 @@ every training image gets a fresh background from a procedural *family* (noise a
 scales, gradients, shapes, stripes, textures, blurred clutter) or from a folder of the user's own
 background photos, and the hand is re-placed at a random scale and position with a feathered
 edge. Families named in ``holdout`` are never drawn in training; the robustness report
-(:func:`asl.evaluation.background_shift`) composites the test images onto exactly those.
+(:func:`asl.runs.evaluate.background_shift`) composites the test images onto exactly those.
 """
 
 from __future__ import annotations

@@ -3,19 +3,22 @@
 Deterministic from a seed. With ``group_by`` (a regex whose first group, or whole match, names a
 group such as a signer or a video) every image of a group lands in one split, across classes,
 so a test score measures unseen groups rather than near-copies of training images. With
-``dedupe`` each cluster of near-duplicate images (see :mod:`asl.audit`) does the same.
+``dedupe`` each cluster of near-duplicate images (see :mod:`asl.data.duplicates`) does the same.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from asl import ASLError
+from asl.data.folder import ImageTable
 
 SPLITS = ("train", "val", "test")
 
@@ -148,3 +151,45 @@ def split_by_cluster(labels: Sequence[int], clusters: Sequence[int], classes: Se
                 f"too few to fill {missing}. Lower data.near_duplicate_distance or set data.split.dedupe=false."
             )
     return chosen[inverse]
+
+
+SPLIT_KEYS = ("counts", "fractions", "seed", "group_by", "group_assign", "dedupe", "manifest")
+
+
+def make_splits(labels: np.ndarray, names: Sequence[str], classes: Sequence[str], cfg: dict, seed: int,
+                near: np.ndarray | None = None) -> np.ndarray:
+    """Every image's split under ``data.split`` (``cfg``): by groups, by near-duplicate clusters
+    (``near``: a cluster id per image, given with ``dedupe``), or per class by counts or fractions."""
+    seed = cfg.get("seed", seed)
+    fractions = cfg.get("fractions") or [0.5, 0.25, 0.25]
+    if cfg.get("group_by"):
+        groups = np.asarray(group_names(names, cfg["group_by"]), dtype=object)
+        if near is not None:  # a component of groups linked by near-duplicates is named by its first group
+            merged = merge_groups(groups, near)
+            first = {m: groups[i] for i, m in reversed(list(enumerate(merged)))}
+            groups = np.asarray([first[m] for m in merged], dtype=object)
+        return split_by_group(groups, fractions, seed, cfg.get("group_assign"))
+    if near is not None:
+        return split_by_cluster(labels, near, classes, fractions, seed)
+    return split_by_class(labels, classes, cfg.get("counts"), cfg.get("fractions"), seed)
+
+
+def read_manifest(root: Path, manifest: Path, classes: list[str]) -> tuple[ImageTable, list[str]]:
+    """Exactly the images and split of an earlier run, from its ``splits.csv``."""
+    if not manifest.exists():
+        raise ASLError(f"data.split.manifest: {manifest} does not exist")
+    table = ImageTable(root=root, classes=classes)
+    splits = []
+    with open(manifest, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["split"] not in SPLITS:
+                continue
+            path = root / row["file"]
+            if not path.exists():
+                raise ASLError(f"{manifest}: lists {row['file']}, which is missing under {root}. Point data.root at the run's photos.")
+            if row["label"] not in classes:
+                raise ASLError(f"{manifest}: label {row['label']!r} is not in data.classes")
+            table.paths.append(path)
+            table.labels.append(classes.index(row["label"]))
+            splits.append(row["split"])
+    return table, splits

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,57 +26,14 @@ from tqdm.auto import tqdm
 
 from asl import ASLError, resolve_cache_dir
 from asl.data.folder import load_image
+from asl.inputs import HAND_SOURCES, check_detector
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 INSTALL_HINT = "pip install -e '.[hands]'"
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "padding": 0.25,  # black border added on each side, as a fraction of the longer side
-    "min_confidence": 0.3,  # MediaPipe min_detection_confidence
-    "model_complexity": 1,  # 0 (lite) or 1 (full) landmark model
-    # Tried in order while no hand is found: the mirrored photo, the 2x up-scaled photo, or a
-    # mapping of settings to try instead (the lite model with a wide border finds most hands
-    # that the full model misses in room photos: experiments/hands/README.md).
-    "retry": ["mirror", "upscale", {"model_complexity": 0, "padding": 0.75}, {"padding": 1.0}],
-    "max_side": 512,  # photos are shrunk to at most this side before detection (speed)
-}
-RETRIES = ("mirror", "upscale")  # named retries; a mapping retry sets some of RETRY_KEYS instead
-RETRY_KEYS = ("padding", "min_confidence", "model_complexity")
-
 Result = dict[str, Any] | None
 Detector = Callable[[np.ndarray], Result]
-
-
-def check_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults filled in and values checked; raises ASLError naming the bad ``hands.*`` key."""
-    s = {**DEFAULT_SETTINGS, **(settings or {})}
-    unknown = sorted(set(s) - set(DEFAULT_SETTINGS))
-    if unknown:
-        raise ASLError(f"hands: unknown detector option(s) {unknown}; known: {sorted(DEFAULT_SETTINGS)}")
-    _check_values(s, "hands")
-    retries = []
-    for r in s["retry"] or []:
-        if isinstance(r, Mapping):
-            r = dict(r)
-            unknown = sorted(set(r) - set(RETRY_KEYS))
-            if unknown or not r:
-                raise ASLError(f"hands.retry: a settings retry may set {list(RETRY_KEYS)}, got {sorted(r)}")
-            _check_values(r, "hands.retry")
-        elif r not in RETRIES:
-            raise ASLError(f"hands.retry: unknown retry {r!r}; use {list(RETRIES)} or a mapping of {list(RETRY_KEYS)}")
-        retries.append(r)
-    s["retry"] = retries
-    return s
-
-
-def _check_values(s: dict[str, Any], where: str) -> None:
-    if "padding" in s and not 0 <= float(s["padding"]) <= 1:
-        raise ASLError(f"{where}.padding must be in [0, 1], got {s['padding']}")
-    if "min_confidence" in s and not 0 <= float(s["min_confidence"]) <= 1:
-        raise ASLError(f"{where}.min_confidence must be in [0, 1], got {s['min_confidence']}")
-    if "model_complexity" in s and s["model_complexity"] not in (0, 1):
-        raise ASLError(f"{where}.model_complexity must be 0 or 1, got {s['model_complexity']}")
 
 
 def require_mediapipe():
@@ -92,7 +49,7 @@ class MediaPipeDetector:
     """RGB uint8 photo → result dict (see module docstring) or None, with padding and retries."""
 
     def __init__(self, settings: dict[str, Any] | None = None):
-        self.settings = check_settings(settings)
+        self.settings = check_detector(settings)
         self._mp = require_mediapipe()
         self._models: dict[tuple[int, float], Any] = {}  # one MediaPipe graph per (complexity, confidence)
 
@@ -190,7 +147,7 @@ def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | 
     ``detector`` replaces MediaPipe (tests inject a stub); it is only built when a file misses
     the cache, so cached runs need no mediapipe.
     """
-    settings = check_settings(settings)
+    settings = check_detector(settings)
     paths = [Path(p).expanduser().resolve() for p in paths]
     cpath = cache_file(cache_dir, settings) if cache_dir is not None else None
     entries: dict[str, Any] = _read(cpath) if cpath is not None else {}
@@ -235,9 +192,6 @@ def write_rates(rates: dict[str, float], counts: dict[str, int], path: str | os.
             w.writerow([c, counts.get(c, 0), f"{r:.4f}"])
 
 
-SOURCES = ("auto", "keypoints", "detector")
-
-
 def keypoint_results(root: str | os.PathLike, relative: Sequence[str]) -> list[Result]:
     """Results from a set's own ``keypoints.csv`` (the synthetic set's ground truth), no detector."""
     from asl.data.synthetic import read_keypoints  # noqa: PLC0415
@@ -259,8 +213,8 @@ def hand_results(root: str | os.PathLike, paths: Sequence[Path], relative: Seque
                  detector: Detector | None = None) -> list[Result]:
     """Each image's hand: from ``root/keypoints.csv`` (``keypoints``; ``auto`` when the file
     exists) or from the (cached) detector."""
-    if source not in SOURCES:
-        raise ASLError(f"data.hands.source: {source!r} is not one of {SOURCES}")
+    if source not in HAND_SOURCES:
+        raise ASLError(f"data.hands.source: {source!r} is not one of {HAND_SOURCES}")
     has_keypoints = (Path(root) / "keypoints.csv").exists()
     if source == "keypoints" and not has_keypoints:
         raise ASLError(f"data.hands.source=keypoints: {root}/keypoints.csv does not exist; use source=detector")

@@ -15,17 +15,34 @@ from torch import nn
 from asl import ASLError
 from asl.hands.features import present
 from asl.models.landmark_mlp import LandmarkMLP
+from asl.models.registry import create_model, register_model
 
 
 class FusionNet(nn.Module):
-    """``forward((images, landmarks))`` → fused logits (log-probabilities)."""
+    """``forward((images, landmarks))`` → fused logits (log-probabilities).
+
+    ``stages`` are the image branch's (Grad-CAM and unfreezing work on it); the landmark body, one
+    cheap stage, trains unless ``trainable_stages`` is 0.
+    """
 
     def __init__(self, image: nn.Module, landmarks: LandmarkMLP, landmark_weight: float = 1.0):
         super().__init__()
         self.image, self.landmarks = image, landmarks
         self.landmark_weight = float(landmark_weight)
         self.head = nn.ModuleList([image.head, landmarks.head])  # the optimizer's "head" group
-        self.stages = image.stages  # Grad-CAM and unfreezing work on the image branch
+        self.stages = image.stages
+
+    @property
+    def trainable_stages(self) -> int:
+        return self.image.trainable_stages
+
+    @property
+    def pretrained_bn(self) -> str | None:
+        return self.image.pretrained_bn
+
+    def forward_features(self, x: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, lm = x
+        return self.image.forward_features(images), self.landmarks.forward_features(lm)
 
     def forward(self, x: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         images, lm = x
@@ -35,6 +52,15 @@ class FusionNet(nn.Module):
 
     def set_trainable_stages(self, n: int | str) -> None:
         self.image.set_trainable_stages(n)
+        self.landmarks.set_trainable_stages(min(self.trainable_stages, 1))
+
+    def train(self, mode: bool = True) -> FusionNet:
+        """The branches last: ``self.stages`` and ``self.head`` alias their modules and would
+        otherwise switch frozen BatchNorms back to training."""
+        super().train(mode)
+        self.image.train(mode)
+        self.landmarks.train(mode)
+        return self
 
 
 def _arch(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +76,7 @@ def _load_net(path: str, prefix: str = "net.") -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
+@register_model("fusion")
 def create_fusion(num_classes: int, image: dict[str, Any], landmarks: dict[str, Any], input_size: int = 64,
                   landmark_weight: float = 1.0, from_checkpoints: dict[str, str | None] | None = None,
                   pretrained: bool | None = True, weights_path: str | None = None,
@@ -60,8 +87,6 @@ def create_fusion(num_classes: int, image: dict[str, Any], landmarks: dict[str, 
     """
     if weights_path:
         raise ASLError("model.weights_path: fusion loads its branches with model.from_checkpoints")
-    from asl.models.registry import create_model  # noqa: PLC0415  (registry imports this module)
-
     image, landmarks = _arch(image), _arch(landmarks)
     img_cfg = {**image, "input_size": input_size, "trainable_stages": trainable_stages}
     if not pretrained:
@@ -78,4 +103,5 @@ def create_fusion(num_classes: int, image: dict[str, Any], landmarks: dict[str, 
             getattr(net, branch).load_state_dict(_load_net(path))
         except RuntimeError as e:
             raise ASLError(f"model.from_checkpoints.{branch}: {path} does not match model.{branch}: {str(e)[:200]}") from None
+    net.set_trainable_stages(trainable_stages)
     return net

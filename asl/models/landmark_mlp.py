@@ -10,13 +10,16 @@ from torch import nn
 
 from asl import ASLError
 from asl.hands.features import FEATURES, augment, check_augment, feature_dim, features
+from asl.models.classifier import StagedModel
+from asl.models.registry import register_model
 
 
-class LandmarkMLP(nn.Module):
+class LandmarkMLP(StagedModel):
     """(B, 64) landmark rows (see :mod:`asl.hands.features`) → class logits.
 
     Augmentation runs inside ``forward`` in training mode only (like dropout), so every
-    datamodule, worker count and export path gets it without extra plumbing.
+    datamodule, worker count and export path gets it without extra plumbing. The body is the one
+    stage: ``trainable_stages=0`` trains the head alone.
     """
 
     def __init__(self, num_classes: int, features: Sequence[str] = FEATURES, mirror: str = "handedness",
@@ -35,6 +38,12 @@ class LandmarkMLP(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_classes)
         self.num_features = width
+        self.trainable_stages = 1
+
+    @property
+    def stages(self) -> nn.ModuleList:
+        """The body as one stage; a view, so checkpoints keep their ``body.*`` keys."""
+        return nn.ModuleList([self.body])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.augment:
@@ -44,10 +53,8 @@ class LandmarkMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
 
-    def set_trainable_stages(self, n: int | str) -> None:
-        """One stage: nothing to freeze (kept for the LightningModule's unfreeze schedule)."""
 
-
+@register_model("landmark_mlp")
 def create_landmark_mlp(num_classes: int, pretrained: str | None = None, weights_path: str | None = None,
                         input_size: int | None = None, trainable_stages: int | str = "all",
                         **kwargs: Any) -> LandmarkMLP:
@@ -55,6 +62,8 @@ def create_landmark_mlp(num_classes: int, pretrained: str | None = None, weights
     if pretrained or weights_path:
         raise ASLError("model.pretrained/weights_path: landmark_mlp has no pretrained weights")
     try:
-        return LandmarkMLP(num_classes, **kwargs)
+        model = LandmarkMLP(num_classes, **kwargs)
     except TypeError as e:
         raise ASLError(f"model: {e}") from None
+    model.set_trainable_stages(trainable_stages)
+    return model

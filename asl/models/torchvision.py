@@ -1,15 +1,24 @@
-"""Any torchvision classification model as a list of stages, with offline-safe pretrained weights."""
+"""Any torchvision classification model as a list of stages, with offline-safe pretrained weights.
+
+Every torchvision classification model name is registered, so a new torchvision backbone needs
+only a YAML file in ``asl/conf/model/``.
+"""
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
 from torch import nn
 
 from asl import ASLError
+from asl.models.batchnorm import pretrained_bn_mode
+from asl.models.classifier import Classifier, build_classifier, load_weights_file, split_by_stride
+from asl.models.registry import register_model
 
 
 def torchvision_names() -> list[str]:
@@ -48,18 +57,11 @@ def load_torchvision(arch: str, pretrained: str | None = None, weights_path: str
         try:
             return torchvision.models.get_model(arch, weights=weights)
         except RuntimeError as e:
-            raise ASLError(f"{cached}: not a valid {arch} weights file ({e}); delete it and copy it again.") from None
+            detail = " ".join(str(e).split())[:300]
+            raise ASLError(f"{cached}: not a valid {arch} weights file ({detail}); delete it and copy it again.") from None
     model = torchvision.models.get_model(arch, weights=None)
     if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.exists():
-            raise ASLError(f"model.weights_path: {path} does not exist")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            state = state.get("state_dict", state) if isinstance(state, dict) else state
-            model.load_state_dict(state)
-        except Exception as e:
-            raise ASLError(f"model.weights_path: {path} is not a {arch} state dict ({type(e).__name__}: {str(e)[:300]})") from None
+        load_weights_file(model, weights_path, arch)
     return model
 
 
@@ -68,7 +70,7 @@ def torchvision_stages(arch: str, model: nn.Module) -> list[nn.Module]:
 
     ResNet-style (``layer1..4``): stem, layer1, …, layer4. VGG-style (``features`` with max-pools):
     one stage per pooling block. Other ``features`` models (MobileNet, EfficientNet, ConvNeXt):
-    one stage per child of ``features``.
+    one stage per output stride (MobileNetV2: 2, 4, 8, 16, 32).
     """
     if all(hasattr(model, f"layer{i}") for i in range(1, 5)):
         stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool)
@@ -86,5 +88,18 @@ def torchvision_stages(arch: str, model: nn.Module) -> list[nn.Module]:
             if block:
                 stages.append(nn.Sequential(*block))
             return stages
-        return children
+        return split_by_stride(children)
     raise ASLError(f"model.name={arch}: cannot split this torchvision model into stages; use a ResNet, VGG, MobileNet, EfficientNet or ConvNeXt")
+
+
+def create_torchvision(arch: str, num_classes: int, pretrained: str | None = None, weights_path: str | None = None,
+                       input_size: int = 64, trainable_stages: int | str = "all", head: dict[str, Any] | None = None,
+                       pretrained_bn: str = "eval") -> Classifier:
+    """``model=<arch>``: the torchvision model's stages (weights as :func:`load_torchvision` finds them) + our head."""
+    bn = pretrained_bn_mode(pretrained_bn, bool(pretrained or weights_path))
+    stages = torchvision_stages(arch, load_torchvision(arch, pretrained, weights_path))
+    return build_classifier(arch, stages, num_classes, input_size, head, trainable_stages, bn)
+
+
+for _arch in torchvision_names():
+    register_model(_arch)(partial(create_torchvision, _arch))

