@@ -14,7 +14,7 @@ import torch
 from asl.cli import explain as explain_cli
 from asl.lit.module import load_classifier
 from asl.runs.evaluate import datamodule_for, evaluate
-from asl.runs.explain import (
+from asl.runs.gradcam import (
     background_reliance,
     cam_stage,
     confident_mistakes,

@@ -51,7 +51,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     """Test metrics (accuracy, macro-F1, per-class accuracy, confusion matrix) written to ``output_dir``.
 
     With ``hand_share`` and data with hand masks, also ``background_reliance``: the share of the
-    Grad-CAM mass inside the hand (see :mod:`asl.runs.explain`).
+    Grad-CAM mass inside the hand (see :mod:`asl.runs.gradcam`).
     """
     module = load_classifier(ckpt_path)
     dm = datamodule_for(module, ckpt_path, root, loader or {}, cache_dir, unknown_folders)
@@ -65,7 +65,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
                    skipped_files=len(dm.table.skipped))
     if hand_share and dm.store.has_masks and dm.spec.inputs == "image":
-        from asl.runs.explain import background_reliance  # noqa: I001  (grad-cam: only for data with masks)
+        from asl.runs.gradcam import background_reliance  # noqa: I001  (grad-cam: only for data with masks)
 
         results["background_reliance"] = background_reliance(module, dm, dm.eval_batch_size)
     RunFolder(out).write_results(results, module.class_names, dm.table.skipped, out)
