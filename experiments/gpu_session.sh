@@ -25,12 +25,12 @@ else
   export PATH=$PWD/.venv/bin:$PATH DATA=${DATA:-../shared/data} TRAINER=cpu ASL_CACHE_DIR=${ASL_CACHE_DIR:-$PWD/.cache/asl}
   PY=$PWD/.venv/bin/python
 fi
-$PY -c "import torch, torchvision, pytorch_lightning, albumentations, kornia, hydra, imagehash; import asl.training, asl.compare; print('torch', torch.__version__, 'tv', torchvision.__version__, 'pl', pytorch_lightning.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+$PY -c "import torch, torchvision, pytorch_lightning, albumentations, kornia, hydra, imagehash; import asl.runs.train, asl.runs.compare; print('torch', torch.__version__, 'tv', torchvision.__version__, 'pl', pytorch_lightning.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 R=$OUT/runs; mkdir -p $R
 if [ -n "${SMOKE:-}" ]; then   # tiny: 1 epoch, 1 seed, 3 letters
-  E1=2; E2=1; SEEDS=0; X="data.classes=ABCDEFG data.unknown_folders=ignore trainer.num_workers=0"; BENCH="--images 60 --batches 6 --skip 2 --rounds 1"
+  E1=2; E2=1; SEEDS=0; X="data.classes=ABCDEFG data.unknown_folders=ignore data.num_workers=0"; BENCH="--images 60 --batches 6 --skip 2 --rounds 1"
 else
-  E1=20; E2=40; SEEDS=0,1,2; X="trainer.num_workers=2"; BENCH="--images 600 --batches 30"
+  E1=20; E2=40; SEEDS=0,1,2; X="data.num_workers=2"; BENCH="--images 600 --batches 30"
 fi
 echo "setup done after $(since)s"
 # The GPU benchmark first, alone on the card (issue 8).

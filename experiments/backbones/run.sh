@@ -13,10 +13,12 @@ SEEDS=${SEEDS:-0,1,2}
 EPOCHS=${EPOCHS:-15}
 SIZE=${SIZE:-64}
 OUT=${OUT:-experiments/backbones/runs}
-EXTRA=${EXTRA:-}             # more overrides, e.g. "trainer.num_workers=2"
+EXTRA=${EXTRA:-}             # more overrides, e.g. "data.num_workers=2"
+# trainer=gpu no longer sets the loader (data.*): its old loader settings, so TRAINER=gpu runs stay as measured
+LOADER=""; if [ "$TRAINER" = gpu ]; then LOADER="data.num_workers=8 data.pin_memory=true"; fi
 # shellcheck disable=SC2206
 common=(-m trainer="$TRAINER" trainer.max_epochs="$EPOCHS" seed="$SEEDS" model=small_cnn,resnet18
-        model.input_size="$SIZE" data=folder $EXTRA)
+        model.input_size="$SIZE" data=folder $LOADER $EXTRA)
 asl-train "${common[@]}" data.root="$DATA/asl_alphabet_room" hydra.sweep.dir="$OUT/room"
 asl-train "${common[@]}" data.root="$DATA/asl_massey_black" "data.split.group_by='(hand\d+)_'" \
   'data.split.group_assign={val:[hand4],test:[hand5]}' hydra.sweep.dir="$OUT/massey"

@@ -8,7 +8,7 @@
 # Env: DATA (folder with asl_massey_black/ and asl_alphabet_room/), TRAINER (cpu|gpu), SEEDS, EPOCHS,
 # OUT (multirun root), SIZE (px), DIRECTIONS (black2room and/or room2black), ROWS (recipe rows to run,
 # default all of the direction), EXTRA (more overrides, e.g. "data.classes=ABC" for a smoke test),
-# PARALLEL (row sweeps run at once; default 1; on a 16-core GPU machine 3 with "trainer.num_workers=4" in EXTRA).
+# PARALLEL (row sweeps run at once; default 1; on a 16-core GPU machine 3 with "data.num_workers=4" in EXTRA).
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 TRAINER=${TRAINER:-cpu}
@@ -19,6 +19,8 @@ SIZE=${SIZE:-64}
 DIRECTIONS=${DIRECTIONS:-black2room room2black}
 EXTRA=${EXTRA:-}
 PARALLEL=${PARALLEL:-1}
+# trainer=gpu no longer sets the loader (data.*): its old loader settings, so TRAINER=gpu runs stay as measured
+LOADER=""; if [ "$TRAINER" = gpu ]; then LOADER="data.num_workers=8 data.pin_memory=true"; fi
 
 # job folders: $OUT/<direction>/<row>/seed<N>; recipe rows: name → overrides (data/background: where the hand goes; data/augment: the rest)
 declare -A BLACK2ROOM=(
@@ -38,7 +40,7 @@ declare -A ROOM2BLACK=(
 )
 
 common=(data=folder model=small_cnn "model.input_size=$SIZE" "trainer=$TRAINER" "trainer.max_epochs=$EPOCHS"
-        "seed=$SEEDS" 'data.split.fractions=[0.7,0.15,0.15]' data.batch_size=32 'hydra.sweep.subdir=seed${seed}' $EXTRA)
+        "seed=$SEEDS" 'data.split.fractions=[0.7,0.15,0.15]' data.batch_size=32 'hydra.sweep.subdir=seed${seed}' $LOADER $EXTRA)
 
 throttle() {  # at most PARALLEL sweeps at once; a failed sweep stops the script
   while (( $(jobs -rp | wc -l) >= PARALLEL )); do wait -n; done

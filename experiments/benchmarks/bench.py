@@ -16,12 +16,13 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from asl.cli import CONFIG_PATH
 from asl.data.folder import load_image
 from asl.data.transforms import DeviceAugment, build_pipeline
-from asl.training import build_datamodule, build_module, split_trainer_cfg
+from asl.runs.train import build_datamodule, build_module
 
 
 def config(overrides: list[str]):
@@ -29,13 +30,11 @@ def config(overrides: list[str]):
         return compose("train", overrides=[*overrides, "paths.output_dir=/tmp/asl-bench"])
 
 
-def datamodule(cfg, batch_size: int | None = None):
-    trainer_kwargs, extras = split_trainer_cfg(cfg.trainer)
-    over = {"audit": False} | ({"batch_size": batch_size} if batch_size else {})
-    dm = build_datamodule(cfg.data, cfg.seed, extras, **over)
+def datamodule(cfg):
+    dm = build_datamodule(cfg, audit={"audit": False})
     dm.prepare_data()
     dm.setup("fit")
-    return dm, trainer_kwargs, extras
+    return dm, OmegaConf.to_container(cfg.trainer, resolve=True)
 
 
 def images_per_second(idx: list[int], get, transform=None) -> float:
@@ -53,18 +52,18 @@ def images_per_second(idx: list[int], get, transform=None) -> float:
 
 def jpeg_reader(dm):
     """What the loader does without the cache: decode the photo, resized to the model input."""
-    return lambda k: load_image(dm.store.paths[k], dm.image_size)
+    return lambda k: load_image(dm.store.paths[k], dm.spec.image_size)
 
 
 def pipeline(cfg, n: int):
     """(a) One process (= one loader worker): decode + augment each image, from JPEG vs from the cache."""
-    dm, _, _ = datamodule(cfg)
+    dm, _ = datamodule(cfg)
     ds = dm.dataset("train")
     idx = [int(ds.indices[i % len(ds)]) for i in range(n)]
     jpeg = jpeg_reader(dm)
     full, cached = images_per_second(idx, jpeg, ds.transform), images_per_second(idx, dm.store.image, ds.transform)
     decode, read = images_per_second(idx, jpeg), images_per_second(idx, dm.store.image)
-    print(f"(a) data pipeline at {dm.image_size}px, images/s per worker: JPEG decode+augment {full:,.0f}, "
+    print(f"(a) data pipeline at {dm.spec.image_size}px, images/s per worker: JPEG decode+augment {full:,.0f}, "
           f"cache+augment {cached:,.0f}  ->  ratio {cached / full:.1f}x (target >= 5x)\n"
           f"    without augmentation: JPEG decode {decode:,.0f}, cache read {read:,.0f}  ->  ratio {read / decode:.0f}x")
     # Where the cached path's time goes: each step of the training pipeline alone, then the Compose's own share.
@@ -85,7 +84,7 @@ def device_route(overrides: list[str], dm, idx: list[int], device: str, batch: i
     """(a) with data/augment=device: a worker only reads the cache (or decodes) and tensorises; kornia
     augments whole batches on ``device``. On a CPU both run on the same cores, so the ratio adds them."""
     recipe = config([*overrides, "data/augment=device"]).data.device_transforms
-    worker = build_pipeline([], dm.image_size, normalize=False)  # what a worker still does: resize, tensorise
+    worker = build_pipeline([], dm.spec.image_size, normalize=False)  # what a worker still does: resize, tensorise
     jpeg, cached = images_per_second(idx, jpeg_reader(dm), worker), images_per_second(idx, dm.store.image, worker)
     aug = DeviceAugment(recipe).to(device)
     x = torch.stack([worker(image=dm.store.image(idx[i % len(idx)]))["image"] for i in range(batch)]).to(device)
@@ -108,7 +107,7 @@ def device_route(overrides: list[str], dm, idx: list[int], device: str, batch: i
     xf = x.float() / 255
     steps = {type(step).__name__: cost(lambda step=step: step(xf)) * 1e6 for step in aug.steps}
     name = torch.cuda.get_device_name(0) if device == "cuda" else "the CPU, one process"
-    line = (f"(a) data/augment=device at {dm.image_size}px: kornia on {name}, batches of {batch}: "
+    line = (f"(a) data/augment=device at {dm.spec.image_size}px: kornia on {name}, batches of {batch}: "
             f"{per_image * 1e6:,.1f} µs per image ({', '.join(f'{k} {v:,.1f}' for k, v in steps.items())})\n    per worker (no augmentation there): JPEG decode {jpeg:,.0f}, "
             f"cache read {cached:,.0f} img/s  ->  ratio {cached / jpeg:.0f}x")
     if device == "cpu":  # the same core decodes (or reads) and augments
@@ -140,8 +139,8 @@ class Timer(pl.Callback):
         return self.images / (self.end - self.start)
 
 
-def lightning_rate(cfg, dm, trainer_kwargs, extras, batches: int, skip: int, loader: DataLoader | None = None) -> float:
-    module = build_module(cfg, dm, extras)
+def lightning_rate(cfg, dm, trainer_kwargs, batches: int, skip: int, loader: DataLoader | None = None) -> float:
+    module = build_module(cfg, dm)
     timer = Timer(skip)
     trainer_kwargs = {**trainer_kwargs, "max_epochs": 1, "deterministic": False, "limit_train_batches": batches,
                       "limit_val_batches": 0, "logger": False, "enable_checkpointing": False,
@@ -154,18 +153,18 @@ def lightning_rate(cfg, dm, trainer_kwargs, extras, batches: int, skip: int, loa
     return timer.rate
 
 
-def plain_rate(cfg, dm, extras, batches: int, skip: int) -> float:
+def plain_rate(cfg, dm, batches: int, skip: int) -> float:
     """The same network, optimizer and loader, driven by a hand-written loop."""
-    module = build_module(cfg, dm, extras)
+    module = build_module(cfg, dm)
     net = module.net.train()
-    opt = module.configure_optimizers()  # scheduler.name=none: just the optimizer
+    opt = module.configure_optimizers()  # scheduler=none: just the optimizer
     images, start = 0, None
     for i, (x, y) in enumerate(dm.train_dataloader()):
         if i == skip:
             start = time.perf_counter()
         if i >= skip:
             images += y.shape[0]
-        if extras.get("channels_last"):
+        if module.channels_last:  # model.channels_last
             x = x.contiguous(memory_format=torch.channels_last)
         loss = F.cross_entropy(net(module.normalize(x)), y)  # uint8 training batches, normalised as the module does
         opt.zero_grad(set_to_none=True)
@@ -178,13 +177,13 @@ def plain_rate(cfg, dm, extras, batches: int, skip: int) -> float:
 
 def loops(cfg, batches: int, skip: int, rounds: int) -> None:
     """(b) Best of ``rounds`` alternating runs each, so a busy machine hurts both alike."""
-    dm, trainer_kwargs, extras = datamodule(cfg)
+    dm, trainer_kwargs = datamodule(cfg)
     light, plain = [], []
     for _ in range(rounds):
-        plain.append(plain_rate(cfg, dm, extras, batches, skip))
-        light.append(lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip))
-    print(f"(b) training images/s, {cfg.model.name} at {dm.image_size}px, batch {dm.batch_size}, "
-          f"{extras.get('num_workers')} workers: plain loop {max(plain):,.0f}, Lightning {max(light):,.0f}  ->  "
+        plain.append(plain_rate(cfg, dm, batches, skip))
+        light.append(lightning_rate(cfg, dm, trainer_kwargs, batches, skip))
+    print(f"(b) training images/s, {cfg.model.name} at {dm.spec.image_size}px, batch {dm.batch_size}, "
+          f"{dm.loader['num_workers']} workers: plain loop {max(plain):,.0f}, Lightning {max(light):,.0f}  ->  "
           f"ratio {max(light) / max(plain):.2f}x (target >= 0.95x)")
 
 
@@ -203,20 +202,20 @@ class InMemory(Dataset):
 
 
 def gpu(data: str, batches: int, skip: int, batch_size: int) -> None:
-    """(c) ResNet-50, 224 px, trainer=gpu: real photos (cache + augment in the workers, or on the GPU)
+    """(c) ResNet-50, 224 px, trainer=gpu, 8 pinned-memory workers: real photos (cache + augment in the workers, or on the GPU)
     vs in-memory tensors."""
     overrides = ["data=folder", f"data.root={data}", "model=resnet50", "model.input_size=224", "trainer=gpu",
-                 f"data.batch_size={batch_size}", "scheduler.name=none"]
+                 "data.num_workers=8", "data.pin_memory=true", f"data.batch_size={batch_size}", "scheduler=none"]
     cfg = config(overrides)
-    dm, trainer_kwargs, extras = datamodule(cfg)
-    real = lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip)
+    dm, trainer_kwargs = datamodule(cfg)
+    real = lightning_rate(cfg, dm, trainer_kwargs, batches, skip)
     on_gpu_cfg = config([*overrides, "data/augment=device"])
-    on_gpu = lightning_rate(on_gpu_cfg, datamodule(on_gpu_cfg)[0], trainer_kwargs, extras, batches, skip)
+    on_gpu = lightning_rate(on_gpu_cfg, datamodule(on_gpu_cfg)[0], trainer_kwargs, batches, skip)
     fake = DataLoader(InMemory(batch_size * 8, 224, len(dm.classes)), batch_size=batch_size, shuffle=True,
                       drop_last=True, num_workers=2, pin_memory=True, persistent_workers=True)
-    synthetic = lightning_rate(cfg, dm, trainer_kwargs, extras, batches, skip, loader=fake)
+    synthetic = lightning_rate(cfg, dm, trainer_kwargs, batches, skip, loader=fake)
     print(f"(c) {torch.cuda.get_device_name(0)}: ResNet-50 224px bf16-mixed, batch {batch_size}, "
-          f"{extras['num_workers']} workers: real data {real:,.0f} img/s, synthetic in-memory {synthetic:,.0f} img/s"
+          f"{dm.loader['num_workers']} workers: real data {real:,.0f} img/s, synthetic in-memory {synthetic:,.0f} img/s"
           f"  ->  ratio {real / synthetic:.2f}x (target >= 0.95x, >= 3,000 img/s on an H100)\n"
           f"    real data with data/augment=device (augmented on the GPU): {on_gpu:,.0f} img/s  ->  ratio {on_gpu / synthetic:.2f}x")
 
@@ -237,7 +236,7 @@ def main() -> None:
     if not Path(a.data).is_dir():
         raise SystemExit(f"--data: {a.data} is not a folder of photos (root/<LETTER>/<image>)")
     overrides = ["data=folder", f"data.root={a.data}", "model=small_cnn", f"model.input_size={a.size}", "trainer=cpu",
-                 "logger=none", "scheduler.name=none"]
+                 "logger=none", "scheduler=none"]
     cfg = config(overrides)
     torch.manual_seed(0)
     dm, idx = pipeline(cfg, a.images)

@@ -15,10 +15,12 @@ OUT=${OUT:-experiments/curriculum/runs}
 SIZE=${SIZE:-48}
 MODELS=${MODELS:-small_cnn}
 SETS=${SETS:-massey room}
-EXTRA=${EXTRA:-}             # more overrides, e.g. "trainer.num_workers=2"
+EXTRA=${EXTRA:-}             # more overrides, e.g. "data.num_workers=2"
+# trainer=gpu no longer sets the loader (data.*): its old loader settings, so TRAINER=gpu runs stay as measured
+LOADER=""; if [ "$TRAINER" = gpu ]; then LOADER="data.num_workers=8 data.pin_memory=true"; fi
 
 common=(experiment=curriculum_vs_all data=folder "model=$MODELS" "model.input_size=$SIZE" "trainer=$TRAINER"
-        "trainer.max_epochs=$EPOCHS" "seed=$SEEDS" $EXTRA)
+        "trainer.max_epochs=$EPOCHS" "seed=$SEEDS" $LOADER $EXTRA)
 
 for set in $SETS; do
   case $set in

@@ -10,7 +10,7 @@
 # (asl-prepare hands data.root=...): run them where the cache is. Row "cnn" needs no detector.
 # Env: DATA (holds asl_alphabet_room/ and asl_massey_black/), TRAINER (cpu|gpu), SEEDS, EPOCHS (image
 # models), LM_EPOCHS (landmark MLP), FT_EPOCHS (fusion_from_runs), OUT (multirun root), ROWS, SETUPS,
-# EXTRA (more overrides for every training run, e.g. "trainer.num_workers=0").
+# EXTRA (more overrides for every training run, e.g. "data.num_workers=0").
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 TRAINER=${TRAINER:-cpu}
@@ -20,6 +20,8 @@ FT_EPOCHS=${FT_EPOCHS:-3}  # fusion_from_runs: joint fine-tuning after loading b
 LM_EPOCHS=${LM_EPOCHS:-40}  # the room2massey figures below used 15 (val acc saturates by then)
 OUT=${OUT:-experiments/hands/runs}
 EXTRA=${EXTRA:-}
+# trainer=gpu no longer sets the loader (data.*): its old loader settings, so TRAINER=gpu runs stay as measured
+LOADER=""; if [ "$TRAINER" = gpu ]; then LOADER="data.num_workers=8 data.pin_memory=true"; fi
 ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_relight cnn_crop_best cnn_crop_bg_photo fusion_from_runs fusion_best_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 CROP_BG="data/background=procedural_inplace data.masks=key_black"  # new backgrounds behind the crop's keyed-out hand
@@ -73,7 +75,7 @@ for row in $ROWS; do
     # shellcheck disable=SC2046,SC2086
     asl-train -m data=folder data.root=$train $split $(row_args $row) trainer=$TRAINER \
       data.audit=false logger=none callbacks.lr_monitor=null seed=$SEEDS hydra.sweep.dir=$dir \
-      'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
+      'hydra.sweep.subdir=${hydra.job.num}' $LOADER $EXTRA
     if [ -n "$test" ]; then
       for run in "$dir"/*/; do
         asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" data.root=$test "output_dir='${run}transfer'" data.num_workers=0

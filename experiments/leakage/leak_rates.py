@@ -8,7 +8,8 @@ import logging
 
 import numpy as np
 
-from asl.data.datamodule import ASLDataModule
+from asl.inputs import InputSpec
+from asl.lit.datamodule import ASLDataModule
 
 SETS = ("asl_alphabet_room", "asl_massey_black")
 
@@ -27,7 +28,8 @@ def main() -> None:
         for dedupe in (False, True):
             test, val = [], []
             for seed in a.seeds:
-                dm = ASLDataModule(root=f"{a.data}/{name}", image_size=a.size, seed=seed, near_duplicate_distance=a.distance,
+                dm = ASLDataModule(InputSpec(image_size=a.size), source={"root": f"{a.data}/{name}"}, seed=seed,
+                                   audit={"near_duplicate_distance": a.distance},
                                    split={"fractions": [0.5, 0.25, 0.25], "dedupe": dedupe}, cache_dir=".cache/asl")
                 dm.setup()
                 leak = dm.audit_summary["leakage"]
