@@ -11,7 +11,7 @@ from .conftest import CONFIG_PATH, run_cli
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu_syncs_test_metrics(tmp_path):
     run = tmp_path / "run"
-    r = run_cli("asl.train", "data.synthetic.per_class=4", "data.synthetic.image_size=32", "model.input_size=32",
+    r = run_cli("asl.cli.train", "data.synthetic.per_class=4", "data.synthetic.image_size=32", "model.input_size=32",
                 "data.batch_size=8", "trainer.max_epochs=1", "trainer=ddp", "trainer.accelerator=cpu",
                 "trainer.devices=2", "trainer.precision=32-true", "data.num_workers=0", "data.pin_memory=false",
                 "trainer.benchmark=false", "logger=none", f"hydra.run.dir={run}", cwd=tmp_path)

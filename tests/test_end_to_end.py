@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def trained_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     run = work / "run"
-    r = run_cli("asl.train", *TINY_TRAIN, f"hydra.run.dir={run}", cwd=work)
+    r = run_cli("asl.cli.train", *TINY_TRAIN, f"hydra.run.dir={run}", cwd=work)
     assert r.returncode == 0, r.stderr[-3000:]
     return work, run, r
 
@@ -64,16 +64,18 @@ def test_predict_prints_top3_and_writes_csv(trained_run, tmp_path):
     assert rows[0].startswith("file,letter1,prob1,letter2,prob2,letter3,prob3") and len(rows) == 6
     g = run_cli("asl.cli.predict", f"ckpt_path={run}/checkpoints/best.ckpt", f"inputs={photos}/*/img0.jpg", cwd=work)
     assert g.returncode == 0 and g.stdout.count("img0.jpg") == 2
+    nothing = run_cli("asl.cli.predict", f"ckpt_path={run}/checkpoints/best.ckpt", f"inputs={photos}/A/bad.jpg", cwd=work)
+    assert nothing.returncode == 2 and "none of the 1 file(s) could be read" in nothing.stderr  # a failed tool fails
 
 
 @pytest.mark.parametrize("args,message", [
     (["asl.cli.eval", "ckpt_path=/nope.ckpt"], "error: ckpt_path: /nope.ckpt does not exist"),
-    (["asl.train", "data=folder", "data.root=/no/such/photos"], "error: data.root: /no/such/photos is not a folder"),
-    (["asl.train", "model.name=resnet9000"], "error: model.name: unknown backbone 'resnet9000'"),
-    (["asl.train", "data.split.fractions=[0.5,0.5,0.5]"], "error: data.split.fractions must sum to 1"),
+    (["asl.cli.train", "data=folder", "data.root=/no/such/photos"], "error: data.root: /no/such/photos is not a folder"),
+    (["asl.cli.train", "model.name=resnet9000"], "error: model.name: unknown backbone 'resnet9000'"),
+    (["asl.cli.train", "data.split.fractions=[0.5,0.5,0.5]"], "error: data.split.fractions must sum to 1"),
 ])
 def test_user_mistakes_give_one_clear_line(args, message, tmp_path):
-    if args[0] == "asl.train":
+    if args[0] == "asl.cli.train":
         args = [*args, f"hydra.run.dir={tmp_path}/run", f"paths.cache_dir={tmp_path}/cache"]
     r = run_cli(*args, cwd=tmp_path)
     assert r.returncode == 2, r.stderr[-2000:]
@@ -82,7 +84,7 @@ def test_user_mistakes_give_one_clear_line(args, message, tmp_path):
 
 
 def test_unknown_config_key_is_refused_by_hydra(tmp_path):
-    r = run_cli("asl.train", "trainer.max_epoch=3", cwd=tmp_path)
+    r = run_cli("asl.cli.train", "trainer.max_epoch=3", cwd=tmp_path)
     assert r.returncode != 0 and "Could not override 'trainer.max_epoch'" in r.stderr and "Traceback" not in r.stderr
 
 

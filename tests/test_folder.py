@@ -1,5 +1,7 @@
 """The folder loader and datamodule on the bad inputs a user will hand them."""
 
+import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +152,36 @@ def test_training_images_leave_the_loader_as_uint8_and_the_model_normalises_them
         assert torch.allclose(module(raw[None]), module(ready[None]), atol=1e-5)
     images, labels = next(iter(d.train_dataloader()))
     assert images.dtype == torch.uint8 and labels.dtype == torch.int64
+
+
+@pytest.mark.slow
+def test_a_folder_of_every_kind_of_bad_photo_trains_to_the_end_and_lists_each(tmp_path):
+    """Stress: truncated, empty, mislabelled and huge photos, text and hidden files, all at once."""
+    from .conftest import train_in_process
+
+    root = make_photo_folder(tmp_path / "photos", letters="ABC", per_class=6, size=24)
+    good = (root / "A" / "img0.png").read_bytes()
+    jpeg = tmp_path / "x.jpg"
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(jpeg)
+    bad = {
+        "A/truncated.jpg": jpeg.read_bytes()[:200],
+        "A/empty.png": b"",
+        "A/cut.png": good[: len(good) // 2],
+        "B/text_named.jpg": b"this is no photo",
+        "B/notes.txt": b"hello",
+        "B/README.md": b"# about these photos",
+        "C/.DS_Store": b"\x00\x00\x00\x01Bud1",
+    }
+    for name, data in bad.items():
+        (root / name).write_bytes(data)
+    Image.new("1", (14_000, 14_000)).save(root / "C" / "huge.png")  # over Pillow's decompression-bomb limit
+    bad["C/huge.png"] = b""
+    run = train_in_process(tmp_path / "run", ["data=folder", f"data.root={root}", "data.classes=ABC", "model.input_size=32",
+                                              "data.batch_size=8", "trainer.max_epochs=1", "data.num_workers=0", "logger=none"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["skipped_files"] == len(bad) and metrics["num_test_images"] > 0
+    with open(run / "skipped_files.csv") as f:
+        listed = {str(Path(r["file"]).relative_to(root)): r["reason"] for r in csv.DictReader(f)}
+    assert set(listed) == set(bad)
+    assert "too large to decode safely" in listed["C/huge.png"] and "hidden file" in listed["C/.DS_Store"]
+    assert all(reason for reason in listed.values())

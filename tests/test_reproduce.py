@@ -5,10 +5,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from hydra import compose, initialize_config_dir
 
 from asl import ASLError
@@ -16,7 +18,7 @@ from asl.lit.resume import AtomicCheckpointIO
 from asl.runs.reproduce import reproduce_command, run_overrides
 from asl.runs.train import train
 
-from .conftest import CONFIG_PATH, TINY_TRAIN
+from .conftest import CONFIG_PATH, TINY_TRAIN, run_cli
 
 RUN = [*TINY_TRAIN, "trainer.max_epochs=5", "trainer.deterministic=true", "data.synthetic.per_class=6",
        "logger=none", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.classes=ABCDEF"]
@@ -47,7 +49,7 @@ def test_same_config_twice_gives_identical_metrics(uninterrupted, tmp_path):
 def test_sigkill_mid_training_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "asl.train", *RUN, f"hydra.run.dir={run}"], cwd=tmp_path, env=env,
+    p = subprocess.Popen([sys.executable, "-m", "asl.cli.train", *RUN, f"hydra.run.dir={run}"], cwd=tmp_path, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     last = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
@@ -106,3 +108,31 @@ def test_checkpoint_writes_are_atomic(tmp_path):
 def test_reproduce_needs_a_run_folder(tmp_path):
     with pytest.raises(ASLError, match="not a run folder"):
         run_overrides(tmp_path)
+
+
+def fake_run(tmp_path, task: list[str], hydra: list[str] = ()) -> Path:
+    run = tmp_path / "someone_elses_run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": task, "hydra": list(hydra)}}}))
+    return run
+
+
+def test_reproducing_a_foreign_run_folder_runs_no_code_it_names(tmp_path):
+    """A run folder whose record names a function (one that would leave a mark) is refused before anything runs."""
+    mark = tmp_path / "mark"
+    cases = [([f"data.train_transforms=[{{_target_:os.makedirs,name:{mark}}}]", "data.synthetic.per_class=2"], []),
+             (["+callbacks.evil._target_=os.makedirs", f"+callbacks.evil.name={mark}"], []),
+             ([], ["+hydra.callbacks.evil._target_=os.makedirs", f"+hydra.callbacks.evil.name={mark}"])]
+    for i, (task, hydra) in enumerate(cases):
+        run = fake_run(tmp_path / str(i), task, hydra)
+        r = run_cli("asl.cli.reproduce", str(run), cwd=tmp_path)
+        assert r.returncode == 2 and ("not allowed" in r.stderr or "would name code" in r.stderr), r.stderr
+        assert "Traceback" not in r.stderr and not mark.exists()
+
+
+def test_each_reproduction_gets_a_new_folder(tmp_path):
+    run = fake_run(tmp_path, ["seed=3"])
+    first = reproduce_command(run)[-1].split("=", 1)[1]
+    Path(first).mkdir()
+    second = reproduce_command(run)[-1].split("=", 1)[1]
+    assert first.endswith("_reproduced") and second.endswith("_reproduced_2")

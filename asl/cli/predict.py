@@ -3,6 +3,7 @@
 import torch
 from omegaconf import DictConfig, ListConfig
 
+from asl import ASLError
 from asl.cli import command
 from asl.runs.predict import collect_inputs, load_predictor, predict_files, write_csv
 
@@ -26,6 +27,8 @@ def main(cfg: DictConfig) -> None:
         write_csv(rows, cfg.csv, cfg.top_k)
         print(f"wrote {cfg.csv}")
     failed = sum("error" in r for r in rows)
+    if failed == len(rows):
+        raise ASLError(f"inputs: none of the {len(rows)} file(s) could be read (listed above)")
     if failed:
         print(f"{failed} of {len(rows)} file(s) could not be read (listed above)")
 

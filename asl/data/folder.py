@@ -95,6 +95,15 @@ def _is_image(p: Path) -> bool:
     return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.endswith(MASK_SUFFIX)
 
 
+def _why_not(p: Path) -> str:
+    """Why a file in a class folder is no training image (every skipped file is listed with its reason)."""
+    if p.name.startswith("."):
+        return "hidden file (e.g. .DS_Store), not an image"
+    if p.name in ANNOTATION_FILES:
+        return "annotation or documentation file, not an image"
+    return "not an image file (by extension)"
+
+
 def _class_folders(base: Path, classes: list[str], unknown_folders: str, allow_missing: bool) -> dict[str, Path]:
     found: dict[str, Path] = {}
     unknown = []
@@ -142,11 +151,10 @@ def discover(
         table.presplit = []
     for base, split in bases:
         for letter, folder in _class_folders(base, classes, unknown_folders, allow_missing_classes).items():
-            files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-            images = [p for p in files if _is_image(p)]
-            others = [p for p in files if not _is_image(p) and not p.name.endswith(MASK_SUFFIX)
-                      and p.name not in ANNOTATION_FILES]
-            table.skipped += [(str(p), "not an image file (by extension)") for p in others]
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            images = [p for p in files if _is_image(p) and not p.name.startswith(".")]
+            table.skipped += [(str(p), _why_not(p)) for p in files
+                              if p not in images and not p.name.endswith(MASK_SUFFIX)]
             if not images and not allow_missing_classes:
                 raise ASLError(f"{folder}: class folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
             table.paths += images
@@ -186,6 +194,8 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
                 im.draft("RGB", (size, size))  # decode JPEGs at reduced scale: much faster
             im = ImageOps.exif_transpose(im)
             arr = to_rgb(im)
+    except Image.DecompressionBombError as e:
+        raise ASLError(f"{path}: too large to decode safely ({e}); shrink the photo or leave it out") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ASLError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
     if size and arr.shape[:2] != (size, size):

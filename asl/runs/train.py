@@ -23,7 +23,7 @@ from asl.lit.resume import AtomicCheckpointIO, EpochSeed
 from asl.runs import audit as audit_report
 from asl.runs.evaluate import background_shift, evaluate
 from asl.runs.run_folder import RunFolder
-from asl.targets import CALLBACKS, LOGGERS, build
+from asl.targets import CALLBACKS, DEVICE_TRANSFORMS, LOGGERS, TRANSFORMS, build, check_targets
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     main_process = rank_zero_only.rank == 0  # DDP: every process runs this; one writes the run folder
     if main_process:
         run.write_environment()
+    for key in ("background", "train_transforms", "eval_transforms", "device_transforms"):  # before anything runs
+        check_targets(plain(cfg.data.get(key)), f"data.{key}", TRANSFORMS + DEVICE_TRANSFORMS)
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)  # before the data: a config mistake fails in seconds
     loggers = [build(c, "logger", LOGGERS) for c in cfg.get("logger", {}).values() if c is not None]
