@@ -19,3 +19,9 @@ def resolve_cache_dir(path: str | os.PathLike | None = None) -> str:
 
 class ASLError(Exception):
     """A mistake in the user's input or configuration: the CLIs print it as one line, no traceback."""
+
+
+def brief(error: BaseException, limit: int = 300) -> str:
+    """A library error as one line for a user: its first line, shortened at a word (marked …), never mid-word."""
+    text = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

@@ -73,6 +73,14 @@ def test_predict_prints_top3_and_writes_csv(trained_run, tmp_path):
     (["asl.cli.train", "data=folder", "data.root=/no/such/photos"], "error: data.root: /no/such/photos is not a folder"),
     (["asl.cli.train", "model.name=resnet9000"], "error: model.name: unknown backbone 'resnet9000'"),
     (["asl.cli.train", "data.split.fractions=[0.5,0.5,0.5]"], "error: data.split.fractions must sum to 1"),
+    (["asl.cli.train", "trainer.max_epochs=abc"], "error: trainer.max_epochs='abc': must be a whole number ≥ 1"),
+    (["asl.cli.train", "optimizer.lr=abc"], "error: optimizer.lr='abc': must be a number > 0"),
+    (["asl.cli.train", "data.batch_size=abc"], "error: data.batch_size='abc': must be a whole number ≥ 1"),
+    (["asl.cli.train", "trainer.precision=99"], "error: trainer.precision=99: must be one of"),
+    (["asl.cli.train", "+model.trainable_stage=1"], "error: model: unexpected option(s) ['trainable_stage']"),
+    (["asl.cli.train", "+trainer.foo=1"], "error: trainer: unknown option(s) ['foo']"),
+    (["asl.cli.train", "data=folder"], "error: data.root is required: set it on the command line, e.g. data.root="),
+    (["asl.cli.train", "trainer.num_workers=0"], "error: trainer.num_workers has moved: use data.num_workers"),
 ])
 def test_user_mistakes_give_one_clear_line(args, message, tmp_path):
     if args[0] == "asl.cli.train":
@@ -100,3 +108,15 @@ def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path):
     torch.save(ck, tmp_path / "mismatch.ckpt")
     r = run_cli("asl.cli.predict", f"ckpt_path={tmp_path}/mismatch.ckpt", f"inputs={tmp_path}", cwd=tmp_path)
     assert r.returncode == 2 and "does not match the model it describes (small_cnn)" in r.stderr
+
+
+@pytest.mark.parametrize("change,message", [
+    (["model=resnet18", "model.input_size=32"], "model.name: 'small_cnn' there, 'resnet18' here"),
+    (["model.input_size=48"], "input contract (image_size): 32 there, 48 here"),
+])
+def test_resuming_from_another_models_checkpoint_says_what_differs(trained_run, tmp_path, change, message):
+    work, run, _ = trained_run
+    r = run_cli("asl.cli.train", *TINY_TRAIN, *change, f"ckpt_path={run}/checkpoints/last.ckpt",
+                f"hydra.run.dir={tmp_path}/resumed", cwd=work)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert (tmp_path / "resumed" / "FAILED").exists()  # a failed run says so in its folder

@@ -3,6 +3,7 @@
 import functools
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,8 +63,27 @@ def command(config_name: str) -> Callable:
         @functools.wraps(fn)
         def main():
             refuse_moved_keys(sys.argv[1:])
+            quiet_libraries()
             return composed()
 
         return main
 
     return decorate
+
+
+#: Library lines that are not the user's business (advertising, hardware inventory, internal deprecations).
+_NOISE_LINES = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:")
+_NOISE_WARNINGS = (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
+                   ".*torch.jit.* is deprecated.*")
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(_NOISE_LINES)
+
+
+def quiet_libraries() -> None:
+    """Silence what buries the lines a user needs; errors and asl's own messages stay."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropNoise())
+    for message in _NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)

@@ -38,6 +38,8 @@ Detector = Callable[[np.ndarray], Result]
 
 def require_mediapipe():
     """The ``mediapipe.solutions.hands`` module, or an ASLError saying how to install it."""
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up warnings are not the user's business
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import mediapipe as mp  # noqa: PLC0415  (optional dependency)
         return mp.solutions.hands

@@ -24,7 +24,7 @@ from torchmetrics.classification import (  # noqa: E402
 )
 
 import asl  # noqa: E402
-from asl import ASLError  # noqa: E402
+from asl import ASLError, brief  # noqa: E402
 from asl.data.transforms import on_images  # noqa: E402
 from asl.inputs import InputSpec  # noqa: E402
 from asl.models import create_model, recalibrate_batchnorm  # noqa: E402
@@ -269,24 +269,32 @@ def confusion_figure(confusion: torch.Tensor, class_names: list[str]):
     return fig
 
 
-def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> ASLClassifier:
-    """Rebuild a trained classifier from a checkpoint, with clear errors for a wrong file."""
-    path = Path(ckpt_path).expanduser()
+def load_classifier_hparams(path: Path) -> dict[str, Any]:
+    """An asl checkpoint's hyper-parameters (with its state dict under ``state_dict``), with clear errors for a wrong file."""
+    path = Path(path).expanduser()
     if not path.exists():
         raise ASLError(f"ckpt_path: {path} does not exist. Pass a run's checkpoints/best.ckpt (or last.ckpt).")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ASLError(f"ckpt_path: {path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ASLError(f"ckpt_path: {path} is not a readable PyTorch checkpoint ({type(e).__name__}: {brief(e)})") from None
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not hp or "class_names" not in hp or "model" not in hp or "state_dict" not in ckpt:
+    if not hp or "class_names" not in hp or "model" not in hp or "spec" not in hp or "state_dict" not in ckpt:
         raise ASLError(f"ckpt_path: {path} is not an asl checkpoint (no asl hyper-parameters); pass a checkpoint written by asl-train.")
+    return {**hp, "state_dict": ckpt["state_dict"]}
+
+
+def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> ASLClassifier:
+    """Rebuild a trained classifier from a checkpoint, with clear errors for a wrong file."""
+    path = Path(ckpt_path).expanduser()
+    hp = load_classifier_hparams(path)
+    state = hp.pop("state_dict")
     try:
         module = ASLClassifier(**hp, load_weights=False)
     except (ASLError, TypeError) as e:
         raise ASLError(f"ckpt_path: {path} describes a model this version of asl cannot build: {e}") from None
     try:
-        module.load_state_dict(ckpt["state_dict"])
+        module.load_state_dict(state)
     except RuntimeError as e:
-        raise ASLError(f"ckpt_path: {path} does not match the model it describes ({hp['model'].get('name')}): {str(e)[:300]}") from None
-    return module.eval()
+        raise ASLError(f"ckpt_path: {path} does not match the model it describes ({hp['model'].get('name')}): {brief(e)}") from None
+    return module.to(map_location).eval()

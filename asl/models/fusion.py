@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from asl import ASLError
+from asl import ASLError, brief
 from asl.hands.features import present
 from asl.models.landmark_mlp import LandmarkMLP
 from asl.models.registry import create_model, register_model
@@ -102,6 +102,6 @@ def create_fusion(num_classes: int, image: dict[str, Any], landmarks: dict[str, 
         try:
             getattr(net, branch).load_state_dict(_load_net(path))
         except RuntimeError as e:
-            raise ASLError(f"model.from_checkpoints.{branch}: {path} does not match model.{branch}: {str(e)[:200]}") from None
+            raise ASLError(f"model.from_checkpoints.{branch}: {path} does not match model.{branch}: {brief(e)}") from None
     net.set_trainable_stages(trainable_stages)
     return net

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import asl
-from asl import ASLError
+from asl import ASLError, brief
 from asl.lit.module import ASLClassifier
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -76,7 +76,7 @@ def load_exported(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tens
         try:
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as e:
-            raise ASLError(f"ckpt_path: {path} is not a readable ONNX model ({str(e)[:200]})") from None
+            raise ASLError(f"ckpt_path: {path} is not a readable ONNX model ({brief(e)})") from None
         props = session.get_modelmeta().custom_metadata_map
         name = session.get_inputs()[0].name
 
@@ -87,7 +87,7 @@ def load_exported(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tens
         try:
             scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except Exception as e:
-            raise ASLError(f"ckpt_path: {path} is not a TorchScript model ({str(e)[:200]}); pass a .ckpt, .onnx or "
+            raise ASLError(f"ckpt_path: {path} is not a TorchScript model ({brief(e)}); pass a .ckpt, .onnx or "
                            f"a .pt written by asl-export") from None
         props = extra
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
@@ -18,19 +19,26 @@ from asl import ASLError
 from asl.inputs import resolve_input_spec
 from asl.lit.curriculum import setup_curriculum
 from asl.lit.datamodule import ASLDataModule
-from asl.lit.module import ASLClassifier
+from asl.lit.module import ASLClassifier, load_classifier_hparams
 from asl.lit.resume import AtomicCheckpointIO, EpochSeed
 from asl.runs import audit as audit_report
 from asl.runs.evaluate import background_shift, evaluate
 from asl.runs.run_folder import RunFolder
+from asl.runs.schema import check_config
 from asl.targets import CALLBACKS, DEVICE_TRANSFORMS, LOGGERS, TRANSFORMS, build, check_targets
 
 log = logging.getLogger(__name__)
 
 
 def plain(node: Any) -> Any:
-    """A config node as plain Python (resolved); plain values pass through."""
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    """A config node as plain Python (resolved); plain values pass through. A required key left unset
+    (``???``, e.g. ``data.root``) is one line naming it."""
+    try:
+        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True) if OmegaConf.is_config(node) else node
+    except MissingMandatoryValue as e:
+        key = e.full_key or "a key"
+        example = " e.g. data.root=/path/to/photos (root/<LETTER>/<image>)" if key == "data.root" else ""
+        raise ASLError(f"{key} is required: set it on the command line,{example}") from None
 
 
 def build_datamodule(cfg: DictConfig, **overrides: Any) -> ASLDataModule:
@@ -60,6 +68,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
+    check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     main_process = rank_zero_only.rank == 0  # DDP: every process runs this; one writes the run folder
     if main_process:
@@ -88,7 +97,7 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     if main_process:
         log_augmentation_grid(dm, loggers, run.path / "augmented_samples.png")
     start = time.time()
-    trainer.fit(module, datamodule=dm, ckpt_path=resolve_resume(cfg.get("ckpt_path"), run))
+    trainer.fit(module, datamodule=dm, ckpt_path=resolve_resume(cfg.get("ckpt_path"), run, module))
     fit_seconds = time.time() - start
     images_seen = int(module.images_seen)  # test() below loads the best checkpoint, and its count
     if trainer.interrupted:
@@ -179,13 +188,26 @@ def leak_rates(summary: dict[str, Any] | None) -> dict[str, float | None] | None
     return {s: v["leak_rate"] for s, v in summary["leakage"].items()}
 
 
-def resolve_resume(ckpt_path: str | None, run: RunFolder) -> str | None:
-    """``last`` → this run folder's checkpoints/last.ckpt; a path must exist."""
+def resolve_resume(ckpt_path: str | None, run: RunFolder, module: ASLClassifier) -> str | None:
+    """``last`` → this run folder's checkpoints/last.ckpt; a path must exist and hold the same model, classes
+    and input contract as this run (else one line saying what differs)."""
     if not ckpt_path:
         return None
     path = run.last_checkpoint if ckpt_path == "last" else Path(ckpt_path)
     if not path.exists():
         raise ASLError(f"ckpt_path: {path} does not exist. To resume, run again with hydra.run.dir=<the run folder> ckpt_path=last.")
+    saved = load_classifier_hparams(path)
+    ours = dict(module.hparams)
+    arch = ("name", "widths", "head", "features", "hidden", "image", "landmarks")
+    differs = [f"model.{k}: {saved['model'].get(k)!r} there, {ours['model'].get(k)!r} here" for k in arch
+               if saved["model"].get(k) != ours["model"].get(k)]
+    differs += [f"input contract ({k}): {saved['spec'].get(k)!r} there, {ours['spec'].get(k)!r} here"
+                for k in ours["spec"] if saved.get("spec", {}).get(k) != ours["spec"][k]]
+    if saved["class_names"] != ours["class_names"]:
+        differs.append(f"classes: {''.join(saved['class_names'])} there, {''.join(ours['class_names'])} here")
+    if differs:
+        raise ASLError(f"ckpt_path: {path} cannot be resumed by this run: {'; '.join(differs[:3])}. "
+                       f"Resume with the run's own settings (asl-reproduce RUN --resume), or start a new run.")
     return str(path)
 
 
