@@ -99,3 +99,16 @@ def test_two_job_multirun_then_compare(tmp_path):
     assert [row["setting"] for row in result["rows"]] == ["curriculum=five_then_all", "curriculum=none"]
     assert all(len(j.curve["val_acc"]) == 2 for j in result["jobs"])  # 2 epochs, validated each
     assert (mr / "compare.md").exists() and (mr / "compare.png").exists()
+
+
+@pytest.mark.slow
+def test_a_failing_job_does_not_stop_the_sweep_and_compare_lists_it(tmp_path, capsys):
+    mr = tmp_path / "mr"
+    r = run_cli("asl.cli.train", "-m", "label_smoothing=0.0,2.0", *TINY_TRAIN, "trainer.max_epochs=1", "logger=none",
+                f"hydra.sweep.dir={mr}", f"paths.log_dir={tmp_path}", cwd=REPO)
+    assert r.returncode == 1 and "1 job(s) of the sweep failed" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    ok, bad = sorted(p for p in mr.iterdir() if p.is_dir())
+    assert (ok / "metrics.json").exists() and not (ok / "FAILED").exists()
+    assert "label_smoothing=2.0: must be a number" in (bad / "FAILED").read_text()
+    main([str(mr)])
+    assert "FAILED: ASLError: label_smoothing=2.0" in capsys.readouterr().out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from asl.cli import user_errors
-from asl.runs.compare import DEFAULT_METRICS, compare
+from asl.runs.compare import DEFAULT_METRICS, compare, why_unfinished
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     r = compare(args.dirs, args.metrics, args.out)
     print(r["table"])
     for path in r["unfinished"]:
-        print(f"note: {path} has no metrics.json (failed or still running); left out")
+        print(f"note: {path}: {why_unfinished(path)}; left out")
     print(f"\nwritten: {r['markdown']}" + (f", {r['png']}" if r["png"] else " (no TensorBoard curves found for the plot)"))
 
 

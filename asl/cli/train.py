@@ -1,16 +1,34 @@
-"""``asl-train``: train a model; the run folder gets config, checkpoints, TensorBoard, splits and metrics."""
+"""``asl-train``: train a model; the run folder gets config, checkpoints, TensorBoard, splits and metrics.
+
+In a sweep (``-m``) a job that fails is marked ``FAILED`` in its folder and the others still run;
+the sweep then exits non-zero and ``asl-compare`` lists the failed jobs.
+"""
+
+import sys
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from asl import ASLError, brief
 from asl.cli import command
 from asl.runs.train import train
 
+failed_jobs: list[str] = []
+
 
 @command("train")
-def main(cfg: DictConfig) -> float:
-    metrics = train(cfg)
-    out = HydraConfig.get().runtime.output_dir
+def _train(cfg: DictConfig) -> float | None:
+    hc = HydraConfig.get()
+    out = hc.runtime.output_dir
+    try:
+        metrics = train(cfg)
+    except Exception as e:  # noqa: BLE001  (a sweep goes on; a single run fails as usual)
+        if hc.mode != RunMode.MULTIRUN:
+            raise
+        failed_jobs.append(out)
+        print(f"error: job {hc.job.num} ({out}) failed: {e if isinstance(e, ASLError) else brief(e)}", file=sys.stderr)
+        return None
     print(
         f"\ntest accuracy {metrics['test/acc']:.4f} (macro-F1 {metrics['test/f1_macro']:.4f}) on "
         f"{metrics['num_test_images']} images, {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f}s\n"
@@ -18,6 +36,14 @@ def main(cfg: DictConfig) -> float:
         f"  tensorboard --logdir {out}    |    asl-eval ckpt_path={out}/checkpoints/best.ckpt"
     )
     return metrics["test/acc"]
+
+
+def main() -> None:
+    _train()
+    if failed_jobs:
+        print(f"{len(failed_jobs)} job(s) of the sweep failed (FAILED in their folders): {', '.join(failed_jobs)}",
+              file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

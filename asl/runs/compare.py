@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from asl import ASLError  # noqa: E402
+from asl.runs.run_folder import RunFolder  # noqa: E402
 
 DEFAULT_METRICS = ("test/acc", "test/f1_macro")
 #: Overrides that never distinguish settings: the seed (what is averaged over) and where things go.
@@ -70,6 +71,11 @@ def find_jobs(dirs: Sequence[str | Path]) -> tuple[list[Job], list[Path]]:
                        f"Pass a multirun folder, e.g. multirun/<date>/<time>.")
     name_settings(jobs)
     return jobs, unfinished
+
+
+def why_unfinished(job_dir: Path) -> str:
+    failed = RunFolder(job_dir).failed_file
+    return f"FAILED: {failed.read_text().strip()}" if failed.exists() else "no metrics.json (still running, or killed)"
 
 
 def name_settings(jobs: list[Job]) -> None:
@@ -201,7 +207,7 @@ def compare(dirs: Sequence[str | Path], metrics: Sequence[str] = DEFAULT_METRICS
         vals = [metric_value(j.metrics, m) for m in metrics]
         per_job.append(f"| {j.path.name} | {j.setting} | {j.seed} | " + " | ".join("—" if v is None else f"{v:.4f}" for v in vals)
                        + f" | {j.metrics.get('images_seen', '—')} | {j.metrics.get('fit_seconds', '—')} |")
-    notes = [f"- {p}: no metrics.json (failed or still running); left out" for p in unfinished]
+    notes = [f"- {p}: {why_unfinished(p)}; left out" for p in unfinished]
     md = "\n".join([
         f"# Comparison of {len(jobs)} runs in {', '.join(str(d) for d in dirs)}", "",
         "Mean ± sample standard deviation over seeds (n = runs).", "", table, "",
