@@ -21,7 +21,8 @@ from asl.runs.train import train
 from .conftest import CONFIG_PATH, TINY_TRAIN, run_cli
 
 RUN = [*TINY_TRAIN, "trainer.max_epochs=5", "trainer.deterministic=true", "data.synthetic.per_class=6",
-       "logger=none", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.classes=ABCDEF"]
+       "logger=none", "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "data.classes=ABCDEF",
+       "data.num_workers=2"]  # the default loader: its workers draw indices and seeds as soon as an epoch starts
 
 
 def train_in_process(overrides, out):
@@ -31,12 +32,19 @@ def train_in_process(overrides, out):
 
 
 def comparable(metrics):
-    return {k: v for k, v in metrics.items() if k not in ("fit_seconds", "best_checkpoint")}
+    return {k: v for k, v in metrics.items() if k not in ("fit_seconds", "best_checkpoint", "weights")}
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    return train_in_process(RUN, tmp_path_factory.mktemp("full"))
+    out = tmp_path_factory.mktemp("full")
+    metrics = train_in_process(RUN, out)
+    metrics["weights"] = weights(out)
+    return metrics
 
 
 def test_same_config_twice_gives_identical_metrics(uninterrupted, tmp_path):
@@ -65,6 +73,8 @@ def test_sigkill_mid_training_then_resume_equals_uninterrupted(uninterrupted, tm
     assert set(run_overrides(run)) == set(RUN)
     resumed = train_in_process(args[:-2] + ["ckpt_path=last"], run)
     assert comparable(resumed) == comparable(uninterrupted)
+    final = weights(run)  # bit-identical, not only the rounded metrics
+    assert all(torch.equal(final[k], uninterrupted["weights"][k]) for k in final)
     assert reproduce_command(run, tmp_path / "copy")[-1] == f"hydra.run.dir={(tmp_path / 'copy').resolve()}"
 
 

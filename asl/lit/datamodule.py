@@ -226,7 +226,7 @@ class ASLDataModule(pl.LightningDataModule):
             raise ASLError("a data split is empty: check data.split (counts/fractions) and data.classes")
         workers = int(self.loader["num_workers"])
         # Training order depends on (seed, epoch) only, so a resumed run sees the same batches.
-        sampler = EpochShuffle(len(ds), self.seed, self.trainer.current_epoch if self.trainer else 0) if train else None
+        sampler = EpochShuffle(len(ds), self.seed, self.next_epoch()) if train else None
         return DataLoader(
             ds,
             batch_size=self.batch_size if train else self.eval_batch_size,
@@ -239,8 +239,15 @@ class ASLDataModule(pl.LightningDataModule):
             worker_init_fn=seed_worker_transform if workers > 0 else None,
         )
 
+    def next_epoch(self) -> int:
+        """The epoch the training loader is built for. On a resume from a checkpoint written at an epoch's
+        end, ``trainer.current_epoch`` still names the finished epoch while the loop runs the next one, and
+        loader workers draw their indices and seeds as soon as the loader is iterated, before Lightning's
+        ``set_epoch``: so the epoch comes from the loop's own count of epochs begun."""
+        return self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
+
     def train_dataloader(self) -> DataLoader:
-        epoch = self.trainer.current_epoch if self.trainer else 0
+        epoch = self.next_epoch()
         ds = self.dataset("train", self.class_schedule(epoch) if self.class_schedule else None)
         if self.epoch_images and len(ds):  # as many images per epoch whatever classes are active (curriculum)
             ds = repeat_to(ds, self.epoch_images, self.seed * 1000 + epoch)
