@@ -110,5 +110,7 @@ def test_unreadable_files_are_reported_by_name(dup_folder, tmp_path, monkeypatch
     assert [u["file"].endswith("broken.jpg") for u in report["unreadable"]] == [True]
     assert "cannot read image" in report["unreadable"][0]["reason"]
     assert (out / "near_duplicates.png").stat().st_size > 1000
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "1 unreadable" in text and "broken.jpg" in text
+    assert (captured.out + captured.err).count("exact duplicates:") == 1  # the summary, once
