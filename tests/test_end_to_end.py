@@ -30,6 +30,9 @@ def test_train_writes_a_self_describing_run_folder(trained_run):
     assert set(metrics["per_class_acc"]) == set("ABCDEFGHIKLMNOPQRSTUVWXY")
     lines = (run / "splits.csv").read_text().splitlines()
     assert lines[0] == "file,label,split" and len(lines) == 1 + 96
+    out = r.stdout + r.stderr  # what the user reads: asl's lines, not library noise
+    for noise in ("💡 Tip", "litlogger", "GPU available:", "LeafSpec", "DeprecationWarning", "smaller than the logging interval"):
+        assert noise not in out, noise
 
 
 def test_eval_on_run_test_split_and_on_another_folder(trained_run, tmp_path):
@@ -98,6 +101,10 @@ def test_unknown_config_key_is_refused_by_hydra(tmp_path):
 
 def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path):
     import torch
+    (tmp_path / "cut.ckpt").write_bytes((trained_run[1] / "checkpoints" / "best.ckpt").read_bytes()[:5000])
+    r = run_cli("asl.cli.eval", f"ckpt_path={tmp_path}/cut.ckpt", cwd=tmp_path)
+    line = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "is not a readable PyTorch checkpoint" in line and line.endswith((")", "…)")), line
     other = tmp_path / "other.ckpt"
     torch.save({"state_dict": {}, "epoch": 1}, other)
     r = run_cli("asl.cli.predict", f"ckpt_path={other}", f"inputs={tmp_path}", cwd=tmp_path)

@@ -150,3 +150,37 @@ def test_pretrained_bn_eval_keeps_loaded_statistics_while_the_last_stage_trains(
     assert any(k.startswith("stages.4.") and k.endswith(".weight") for k in changed)
     assert all(k.startswith(("head.", "stages.4.")) for k in changed)
     assert any(k.endswith("running_mean") for k in changed) == (mode == "train")
+
+
+def test_recalibrate_runs_once_before_a_fresh_fit_on_training_images(tmp_path, tiny_synthetic, monkeypatch):
+    """model.pretrained_bn=recalibrate: the LightningModule re-expresses the BatchNorms on training images
+    before the first step, keeping its eval-mode outputs."""
+    import pytorch_lightning as pl
+
+    from asl.lit import module as lit_module
+
+    from .conftest import classifier, datamodule
+
+    _, path = mobilenet_file(tmp_path)
+    dm = datamodule(root=str(tiny_synthetic), image_size=SIZE, batch_size=16, split={"fractions": [0.5, 0.25, 0.25]},
+                    audit=False, cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    module = classifier({"name": "mobilenet_v2", "weights_path": str(path), "pretrained_bn": "recalibrate"},
+                        dm.classes, image_size=SIZE)
+    x = next(iter(dm.test_dataloader()))[0]
+    with torch.no_grad():
+        before = module.eval()(x)
+    calls = []
+
+    def recording(model, batches):
+        batches = list(batches)
+        calls.append(sum(len(b) for b in batches))
+        n = recalibrate_batchnorm(model, batches)
+        with torch.no_grad():
+            assert (model.eval()(x) - before).abs().max() < 1e-4  # eval outputs unchanged
+        return n
+
+    monkeypatch.setattr(lit_module, "recalibrate_batchnorm", recording)
+    pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(module, datamodule=dm)
+    assert calls == [len(dm.dataset("train"))]  # every training image (fewer than 256 here), once
