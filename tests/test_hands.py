@@ -202,3 +202,15 @@ def test_predict_prepares_a_photo_into_the_same_input_as_evaluation(photos, tmp_
         want = ds[i][0]
         for got, expected in zip(x if isinstance(x, tuple) else (x,), want if isinstance(want, tuple) else (want,), strict=True):
             assert torch.equal(got[0], expected), path
+
+
+def test_asl_prepare_hands_composes_the_detector_group_alone_and_fills_the_cache(photos, tmp_path, stub, monkeypatch, capsys):
+    from asl.cli import prepare
+
+    monkeypatch.setattr(sys, "argv", ["asl-prepare", "hands", f"data.root={photos}", "data.classes=ABC", "data.hands.padding=0.1",
+                                      f"paths.cache_dir={tmp_path / 'cache'}"])
+    prepare.main()
+    out = capsys.readouterr().out
+    assert "hand found in 91.7% of 12 photos (padding 0.1" in out and StubDetector.calls > 0
+    settings = detect.check_detector({"padding": 0.1})
+    assert len(json.loads(detect.cache_file(tmp_path / "cache", settings).read_text())["files"]) == 12
