@@ -57,21 +57,25 @@ class ImageDataset(Dataset):
     """(model input, label) for a subset of an :class:`ImageStore`; masks go through the transform too.
 
     The image tensor is what the transform makes: uint8 for training, normalised floats otherwise.
-    With ``landmarks`` (one 64-float row per store image) the input follows ``spec.inputs``.
+    With ``landmarks`` (one 64-float row per store image) the input follows ``spec.inputs``. With
+    ``features`` (one row per store image: a frozen backbone's output, :mod:`asl.lit.features`) the
+    input is that row, and no image is read.
     """
 
     def __init__(self, store: ImageStore, indices: Sequence[int], labels: Sequence[int], transform,
-                 landmarks: np.ndarray | None, spec: InputSpec):
+                 landmarks: np.ndarray | None, spec: InputSpec, features: np.ndarray | None = None):
         self.store = store
         self.indices = np.asarray(indices, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)
-        self.transform, self.landmarks, self.spec = transform, landmarks, spec
+        self.transform, self.landmarks, self.spec, self.features = transform, landmarks, spec, features
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int):
         k = int(self.indices[i])
+        if self.features is not None:
+            return torch.from_numpy(np.array(self.features[k])), int(self.labels[i])
         marks = torch.from_numpy(self.landmarks[k]) if self.landmarks is not None else None
         if self.spec.inputs == "landmarks":
             return marks, int(self.labels[i])
@@ -126,6 +130,7 @@ class ASLDataModule(pl.LightningDataModule):
         self.device_tf = DeviceAugment(device_tf) if device_tf else None
         self.hands = HandStage(spec, cache_dir)
         self.landmarks: np.ndarray | None = None
+        self.features: np.ndarray | None = None  # cached frozen features, one row per store image (asl.lit.features)
         self.class_schedule: Callable[[int], list[int]] | None = None  # epoch → active classes (the curriculum plan)
         self.epoch_images: int | None = None  # fixed training images per epoch (curriculum budgets); None = one pass
         self.audit_summary: dict[str, Any] | None = None  # set by setup() when the audit is on
@@ -219,12 +224,14 @@ class ASLDataModule(pl.LightningDataModule):
     def dataset(self, split: str, classes: Sequence[int] | None = None, train_transform: bool | None = None) -> ImageDataset:
         rows = self.indices(split, classes)
         tf = self.train_tf if (train_transform if train_transform is not None else split == "train") else self.eval_tf
-        return ImageDataset(self.store, self.store_index[rows], self.labels[rows], tf, self.landmarks, self.spec)
+        return ImageDataset(self.store, self.store_index[rows], self.labels[rows], tf, self.landmarks, self.spec,
+                            self.features)
 
     def _loader(self, ds: ImageDataset, train: bool) -> DataLoader:
         if len(ds) == 0:
             raise ASLError("a data split is empty: check data.split (counts/fractions) and data.classes")
-        workers = int(self.loader["num_workers"])
+        # A cached feature row is a memory copy: workers would only add start-up time (and pickle the array).
+        workers = int(self.loader["num_workers"]) if self.features is None else 0
         # Training order depends on (seed, epoch) only, so a resumed run sees the same batches.
         sampler = EpochShuffle(len(ds), self.seed, self.next_epoch()) if train else None
         return DataLoader(

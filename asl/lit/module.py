@@ -31,7 +31,8 @@ from asl.models import create_model, recalibrate_batchnorm  # noqa: E402
 from asl.targets import OPTIMIZERS, SCHEDULERS, build, check_targets  # noqa: E402
 
 # Keys of the model config that are about training or the input contract (asl.inputs), not the architecture.
-TRAINING_KEYS = ("unfreeze_at_epoch", "backbone_lr_mult", "channels_last", "compile", "inputs", "mean", "std")
+TRAINING_KEYS = ("unfreeze_at_epoch", "backbone_lr_mult", "channels_last", "compile", "cache_features", "inputs", "mean",
+                 "std")
 
 
 class ASLClassifier(pl.LightningModule):
@@ -68,6 +69,8 @@ class ASLClassifier(pl.LightningModule):
         self.unfreeze = _parse_unfreeze(model.get("unfreeze_at_epoch"))
         self.backbone_lr_mult = float(model.get("backbone_lr_mult", 1.0))
         self.channels_last = bool(model.get("channels_last", False))
+        self.cache_features = _parse_cache_features(model.get("cache_features"))
+        self.fed_features = False  # batches hold cached frozen features, not images (asl.lit.features)
         n = len(class_names)
         self.register_buffer("active_mask", torch.ones(n, dtype=torch.bool), persistent=False)
         self.register_buffer("images_seen", torch.zeros((), dtype=torch.long))
@@ -108,13 +111,22 @@ class ASLClassifier(pl.LightningModule):
 
         return on_images(scale, x)
 
-    def forward(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """``x``: images (B, 3, H, W; uint8 or normalised floats), landmark rows (B, 64), or (images,
-        landmarks) for fusion."""
+    def prepare(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """A batch as the network reads it: normalised, in the run's memory layout."""
         x = self.normalize(x)
         if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        return x
+
+    def forward(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``x``: images (B, 3, H, W; uint8 or normalised floats), landmark rows (B, 64), or (images,
+        landmarks) for fusion."""
+        return self.net(self.prepare(x))
+
+    def logits(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """A batch's logits: the whole network on images, or the head alone on cached frozen features
+        (``fed_features``, set by :func:`asl.lit.features.use_cached_features`)."""
+        return self.net.head(x) if self.fed_features else self(x)
 
     def masked_logits(self, logits: torch.Tensor) -> torch.Tensor:
         if bool(self.active_mask.all()):
@@ -132,7 +144,7 @@ class ASLClassifier(pl.LightningModule):
     # -- steps ---------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self.masked_logits(self(x))
+        logits = self.masked_logits(self.logits(x))
         loss = self.loss(logits, y)
         self.images_seen += y.shape[0]
         self.train_acc(logits, y)
@@ -144,7 +156,7 @@ class ASLClassifier(pl.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         """``val/*``: all classes, unmasked, like the test; ``val/acc_active``: the active classes' images, masked."""
         x, y = batch
-        logits = self(x)
+        logits = self.logits(x)
         self.val_acc(logits, y)
         self.val_f1(logits, y)
         active = self.active_mask[y]
@@ -157,7 +169,7 @@ class ASLClassifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         x, y = batch
-        logits = self(x)  # all classes, always
+        logits = self.logits(x)  # all classes, always
         for metric in (self.test_acc, self.test_acc_macro, self.test_f1, self.test_per_class, self.test_confusion):
             metric.update(logits, y)
 
@@ -188,7 +200,7 @@ class ASLClassifier(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, list | tuple) else batch
-        return self(x).softmax(-1)
+        return self.logits(x).softmax(-1)
 
     # -- schedule ------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -245,6 +257,13 @@ def _parse_unfreeze(spec) -> dict[int, int | str]:
     if isinstance(spec, dict):
         return {int(k): v for k, v in spec.items()}
     raise ASLError(f"model.unfreeze_at_epoch: expected an epoch number or {{epoch: stages}}, got {spec!r}")
+
+
+def _parse_cache_features(value: Any) -> bool:
+    """``auto`` → use cached frozen features when they are exact; ``false`` or absent → never."""
+    if value not in ("auto", False, None):
+        raise ASLError(f"model.cache_features: expected auto or false, got {value!r}")
+    return value == "auto"
 
 
 def confusion_figure(confusion: torch.Tensor, class_names: list[str]):

@@ -19,6 +19,7 @@ from asl import ASLError
 from asl.inputs import resolve_input_spec
 from asl.lit.curriculum import setup_curriculum
 from asl.lit.datamodule import ASLDataModule
+from asl.lit.features import use_cached_features
 from asl.lit.module import ASLClassifier, load_classifier_hparams
 from asl.lit.resume import AtomicCheckpointIO, EpochSeed
 from asl.runs import audit as audit_report
@@ -97,6 +98,7 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     if main_process:
         log_augmentation_grid(dm, loggers, run.path / "augmented_samples.png")
     start = time.time()
+    use_cached_features(module, dm, trainer.strategy.root_device)  # a frozen backbone's features once (in fit_seconds)
     trainer.fit(module, datamodule=dm, ckpt_path=resolve_resume(cfg.get("ckpt_path"), run, module))
     fit_seconds = time.time() - start
     images_seen = int(module.images_seen)  # test() below loads the best checkpoint, and its count
