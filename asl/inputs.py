@@ -122,6 +122,7 @@ def resolve_input_spec(model: Mapping[str, Any], data: Mapping[str, Any]) -> Inp
     ``model.inputs`` (and ``model.mean``/``std`` where weights bring their own), ``data.hand_crop``,
     ``data.no_hand`` and ``data.hands.*``. Unset keys take :class:`InputSpec`'s defaults."""
     hands = dict(data.get("hands") or {})
+    hands.pop("workers", None)  # how many detector processes: not part of what the model reads
     given = {
         "image_size": model.get("input_size"), "mean": model.get("mean"), "std": model.get("std"),
         "inputs": model.get("inputs"), "hand_crop": data.get("hand_crop"), "no_hand": data.get("no_hand"),

@@ -72,6 +72,7 @@ def test_detector_defaults_live_in_the_input_spec_and_the_yaml_mirrors_them():
     yaml_hands = yaml.safe_load((CONF / "data" / "hands" / "default.yaml").read_text())
     spec = InputSpec()
     assert yaml_hands.pop("margin") == spec.margin and yaml_hands.pop("source") == spec.hand_source
+    assert yaml_hands.pop("workers") is None  # a resource, not part of the input contract
     assert yaml_hands == DETECTOR_DEFAULTS == spec.detector
 
 

@@ -63,16 +63,17 @@ def photos(tmp_path):
 
 
 def test_cache_hits_misses_and_invalidation(photos, tmp_path, stub):
+    """(In this process: the stub counts its calls.)"""
     paths = sorted(photos.rglob("*.png"))
     cache = tmp_path / "cache"
-    first = detect.detect_files(paths, cache_dir=cache, progress=False)
+    first = detect.detect_files(paths, cache_dir=cache, progress=False, workers=1)
     assert stub.calls == len(paths) and first[0] is None and all(r is not None for r in first[1:])
-    assert detect.detect_files(paths, cache_dir=cache, progress=False) == first and stub.calls == len(paths)  # all hits
+    assert detect.detect_files(paths, cache_dir=cache, progress=False, workers=1) == first and stub.calls == len(paths)  # all hits
     st = os.stat(paths[1])
     os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a changed file is detected again
-    detect.detect_files(paths, cache_dir=cache, progress=False)
+    detect.detect_files(paths, cache_dir=cache, progress=False, workers=1)
     assert stub.calls == len(paths) + 1
-    detect.detect_files(paths, {"padding": 0.1}, cache_dir=cache, progress=False)  # other settings: own cache
+    detect.detect_files(paths, {"padding": 0.1}, cache_dir=cache, progress=False, workers=1)  # other settings: own cache
     assert stub.calls == 2 * len(paths) + 1
     saved = json.loads(detect.cache_file(cache, detect.check_detector({"padding": 0.1})).read_text())
     assert saved["settings"]["padding"] == 0.1 and len(saved["files"]) == len(paths)
@@ -211,6 +212,33 @@ def test_asl_prepare_hands_composes_the_detector_group_alone_and_fills_the_cache
                                       f"paths.cache_dir={tmp_path / 'cache'}"])
     prepare.main()
     out = capsys.readouterr().out
-    assert "hand found in 91.7% of 12 photos (padding 0.1" in out and StubDetector.calls > 0
+    assert "hand found in 91.7% of 12 photos (padding 0.1" in out
     settings = detect.check_detector({"padding": 0.1})
     assert len(json.loads(detect.cache_file(tmp_path / "cache", settings).read_text())["files"]) == 12
+
+
+def test_parallel_detection_gives_the_single_process_results(photos, tmp_path, stub):
+    paths = sorted(photos.rglob("*.png"))
+    one = detect.detect_files(paths, {}, None, workers=1, progress=False)
+    two = detect.detect_files(paths, {}, tmp_path / "cache", workers=2, progress=False)  # two processes, one cache
+    assert detect.processes(2, len(paths)) == 2 and one == two
+    assert detect.detect_files(paths, {}, tmp_path / "cache", workers=2, progress=False) == one  # all from the cache
+
+
+class CrashingStub(StubDetector):
+    """Crashes (as a detector may on a strange photo) where the plain stub finds no hand."""
+
+    def __call__(self, rgb):
+        if rgb[0, 0].sum() == 0:
+            raise RuntimeError("segfault-like failure inside the detector")
+        return super().__call__(rgb)
+
+
+def test_a_photo_that_crashes_the_detector_is_a_miss_with_its_reason(photos, tmp_path, monkeypatch):
+    monkeypatch.setattr(detect, "MediaPipeDetector", CrashingStub)
+    dm = datamodule(root=str(photos), classes="ABC", image_size=16, hand_crop=True, no_hand="drop", audit=False,
+                    hands={"source": "detector", "workers": 2}, cache_dir=str(tmp_path / "cache"),
+                    split={"fractions": [0.5, 0.25, 0.25]})
+    dm.setup()  # the run goes on
+    (bad, reason), = dm.table.skipped
+    assert bad.endswith("A/img0.png") and "the hand detector failed on it (RuntimeError: segfault-like" in reason

@@ -15,7 +15,9 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from asl import ASLError, resolve_cache_dir
+from asl import ASLError, brief, resolve_cache_dir
 from asl.data.folder import load_image
 from asl.inputs import HAND_SOURCES, check_detector
 
@@ -142,12 +144,16 @@ def _save(path: Path, settings: dict[str, Any], entries: dict[str, Any]) -> None
 
 def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | None = None,
                  cache_dir: str | os.PathLike | None = None, detector: Detector | None = None,
-                 progress: bool = True) -> list[Result]:
+                 progress: bool = True, workers: int | None = None, errors: dict[int, str] | None = None) -> list[Result]:
     """One result per path, from the cache where the file (path, size, mtime) is unchanged
     (``cache_dir=None``: no cache, detect every file).
 
-    ``detector`` replaces MediaPipe (tests inject a stub); it is only built when a file misses
-    the cache, so cached runs need no mediapipe.
+    Misses run in ``workers`` processes (None: every core this process may use), each with its own
+    detector, merged into one cache that is saved every few seconds: a killed run loses only the
+    photos since the last save, and a re-run detects only what is missing. A photo that makes the
+    detector fail counts as a miss; ``errors`` (if given) maps its index to the reason.
+    ``detector`` replaces MediaPipe in this process (tests inject a stub); it is only built when a
+    file misses the cache, so cached runs need no mediapipe.
     """
     settings = check_detector(settings)
     paths = [Path(p).expanduser().resolve() for p in paths]
@@ -156,25 +162,76 @@ def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | 
     stamps = [_stamp(p) for p in paths]
     todo = [i for i, p in enumerate(paths) if entries.get(str(p), {}).get("stamp") != stamps[i]]
     if todo:
+        n_workers = processes(workers, len(todo)) if detector is None else 1
+        log.info("Detecting hands in %d of %d image(s) (%d cached) with %d process(es)", len(todo), len(paths),
+                 len(paths) - len(todo), n_workers)
+        saved = time.monotonic()
+        for i, res, error in tqdm(_detect(paths, todo, settings, detector, n_workers), total=len(todo),
+                                  desc="Detecting hands", disable=not progress):
+            entries[str(paths[i])] = {"stamp": stamps[i], "result": res, **({"error": error} if error else {})}
+            if cpath is not None and time.monotonic() - saved > SAVE_EVERY_S:
+                _save(cpath, settings, entries)  # keep progress if interrupted
+                saved = time.monotonic()
+        if cpath is not None:
+            _save(cpath, settings, entries)
+    if errors is not None:
+        errors.update({i: entries[str(p)]["error"] for i, p in enumerate(paths) if entries[str(p)].get("error")})
+    return [entries[str(p)]["result"] for p in paths]
+
+
+SAVE_EVERY_S = 10  # seconds between cache saves while detecting
+CHUNK = 8  # photos a worker process detects per task
+
+
+def processes(workers: int | None, todo: int) -> int:
+    """Detector processes for ``todo`` photos: ``workers`` (None: the cores this process may use), no more
+    than one per :data:`CHUNK` photos."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ASLError(f"data.hands.workers must be a whole number ≥ 1 or null (every core), got {workers!r}")
+    return max(1, min(workers or cores, -(-todo // CHUNK)))
+
+
+def _detect(paths: list[Path], todo: list[int], settings: dict[str, Any], detector: Detector | None,
+            workers: int) -> Iterator[tuple[int, Result, str | None]]:
+    """(index, result, error) for every photo in ``todo``, in this process or in ``workers`` processes."""
+    if workers == 1:
         own = detector is None
-        if own:
-            detector = MediaPipeDetector(settings)
-        log.info("Detecting hands in %d of %d image(s) (%d cached)", len(todo), len(paths), len(paths) - len(todo))
+        detector = MediaPipeDetector(settings) if own else detector
         try:
-            for n, i in enumerate(tqdm(todo, desc="Detecting hands", disable=not progress), 1):
-                try:
-                    res = detector(load_image(paths[i]))
-                except ASLError:
-                    res = None  # unreadable files are reported by the image loader
-                entries[str(paths[i])] = {"stamp": stamps[i], "result": res}
-                if cpath is not None and n % 500 == 0:
-                    _save(cpath, settings, entries)  # keep progress if interrupted
+            for i in todo:
+                yield (i, *_detect_one(detector, paths[i]))
         finally:
             if own:
                 detector.close()
-        if cpath is not None:
-            _save(cpath, settings, entries)
-    return [entries[str(p)]["result"] for p in paths]
+        return
+    require_mediapipe()  # here, not in the workers: a missing extra is one line, not a broken pool
+    chunks = [todo[k:k + CHUNK] for k in range(0, len(todo), CHUNK)]
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(settings,)) as pool:
+        jobs = [pool.submit(_detect_chunk, [(i, str(paths[i])) for i in chunk]) for chunk in chunks]
+        for job in as_completed(jobs):
+            yield from job.result()
+
+
+def _detect_one(detector: Detector, path: Path) -> tuple[Result, str | None]:
+    try:
+        return detector(load_image(path)), None
+    except ASLError:
+        return None, None  # unreadable files are reported by the image loader
+    except Exception as e:  # noqa: BLE001  (a photo that crashes the detector is a miss, not the end of the run)
+        return None, f"the hand detector failed on it ({type(e).__name__}: {brief(e)})"
+
+
+_worker_detector: Detector | None = None
+
+
+def _start_worker(settings: dict[str, Any]) -> None:
+    global _worker_detector
+    _worker_detector = MediaPipeDetector(settings)
+
+
+def _detect_chunk(items: list[tuple[int, str]]) -> list[tuple[int, Result, str | None]]:
+    return [(i, *_detect_one(_worker_detector, Path(p))) for i, p in items]
 
 
 def detection_rates(results: Sequence[Result], labels: Sequence[int], classes: Sequence[str]) -> dict[str, float]:
@@ -212,9 +269,10 @@ def keypoint_results(root: str | os.PathLike, relative: Sequence[str]) -> list[R
 
 def hand_results(root: str | os.PathLike, paths: Sequence[Path], relative: Sequence[str], source: str = "auto",
                  settings: dict[str, Any] | None = None, cache_dir: str | os.PathLike | None = None,
-                 detector: Detector | None = None) -> list[Result]:
+                 detector: Detector | None = None, workers: int | None = None,
+                 errors: dict[int, str] | None = None) -> list[Result]:
     """Each image's hand: from ``root/keypoints.csv`` (``keypoints``; ``auto`` when the file
-    exists) or from the (cached) detector."""
+    exists) or from the (cached) detector in ``workers`` processes (``errors``: see :func:`detect_files`)."""
     if source not in HAND_SOURCES:
         raise ASLError(f"data.hands.source: {source!r} is not one of {HAND_SOURCES}")
     has_keypoints = (Path(root) / "keypoints.csv").exists()
@@ -222,4 +280,4 @@ def hand_results(root: str | os.PathLike, paths: Sequence[Path], relative: Seque
         raise ASLError(f"data.hands.source=keypoints: {root}/keypoints.csv does not exist; use source=detector")
     if source == "keypoints" or (source == "auto" and has_keypoints):
         return keypoint_results(root, relative)
-    return detect_files(paths, settings, resolve_cache_dir(cache_dir), detector)
+    return detect_files(paths, settings, resolve_cache_dir(cache_dir), detector, workers=workers, errors=errors)

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 class HandStage:
     """``find`` once per data set, then ``store`` and ``landmarks`` (None when the model needs no hands)."""
 
-    def __init__(self, spec: InputSpec, cache_dir: str | os.PathLike | None):
-        self.spec, self.cache_dir = spec, cache_dir
+    def __init__(self, spec: InputSpec, cache_dir: str | os.PathLike | None, workers: int | None = None):
+        self.spec, self.cache_dir, self.workers = spec, cache_dir, workers  # workers: detector processes
         self.results: list[dict[str, Any] | None] | None = None
 
     def find(self, root: Path, table: ImageTable, splits: list[str] | None) -> list[str] | None:
@@ -38,9 +38,14 @@ class HandStage:
         """
         if not self.spec.wants_hands:
             return splits
+        failed: dict[int, str] = {}
         results = hand_results(root, table.paths, [table.relative(i) for i in range(len(table.paths))],
-                               self.spec.hand_source, self.spec.detector, self.cache_dir)
-        missing = {i: "no hand detected (data.no_hand=drop)" for i, r in enumerate(results) if r is None}
+                               self.spec.hand_source, self.spec.detector, self.cache_dir, workers=self.workers, errors=failed)
+        if failed:
+            log.warning("The hand detector failed on %d photo(s), counted as misses: %s", len(failed),
+                        "; ".join(f"{table.relative(i)}: {why}" for i, why in list(failed.items())[:3]))
+        missing = {i: f"no hand detected (data.no_hand=drop){'; ' + failed[i] if i in failed else ''}"
+                   for i, r in enumerate(results) if r is None}
         log.info("Hands found in %d of %d images", len(results) - len(missing), len(results))
         if missing and self.spec.no_hand == "fail":
             files = ", ".join(table.relative(i) for i in list(missing)[:5])

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: The datamodule's argument groups: each a dict of these ``data.*`` keys (conf/data/folder.yaml), with defaults.
 GROUPS: dict[str, dict[str, Any]] = {
     "source": {"root": None, "synthetic": None, "classes": None, "unknown_folders": "error"},
-    "loader": {"batch_size": 64, "eval_batch_size": None, "num_workers": 0, "pin_memory": False},
+    "loader": {"batch_size": 64, "eval_batch_size": None, "num_workers": 0, "pin_memory": False, "detector_workers": None},
     "augment": {"background": None, "train_transforms": None, "device_transforms": None, "eval_transforms": None},
     "masks": {"masks": "auto", "mask_key": None},
     "audit": {"audit": True, "near_duplicate_distance": 6},
@@ -128,7 +128,7 @@ class ASLDataModule(pl.LightningDataModule):
             raise ASLError("data.device_transforms: this model reads landmarks only, there are no images to augment; "
                            "set data.device_transforms=null")
         self.device_tf = DeviceAugment(device_tf) if device_tf else None
-        self.hands = HandStage(spec, cache_dir)
+        self.hands = HandStage(spec, cache_dir, self.loader["detector_workers"])
         self.landmarks: np.ndarray | None = None
         self.features: np.ndarray | None = None  # cached frozen features, one row per store image (asl.lit.features)
         self.class_schedule: Callable[[int], list[int]] | None = None  # epoch → active classes (the curriculum plan)
@@ -144,6 +144,7 @@ class ASLDataModule(pl.LightningDataModule):
         if unknown:
             raise ASLError(f"data: unknown option(s) {unknown}")
         groups = {g: {k: data[k] for k in keys if k in data} for g, keys in GROUPS.items()}
+        groups["loader"]["detector_workers"] = (data.get("hands") or {}).get("workers")  # data.hands.workers
         cache_dir = resolve_cache_dir(data.get("cache_dir")) if data.get("cache", True) else None
         return cls(spec, split=data.get("split"), cache_dir=cache_dir, seed=seed, **{**groups, **overrides})
 

@@ -16,10 +16,10 @@ from asl.inputs import check_detector
 def prepare_hands(cfg: DictConfig) -> dict[str, Any]:
     """Detect (or read from the cache) every photo's hand; write the rates CSV. Returns what was done."""
     hands = OmegaConf.to_container(cfg.data.hands, resolve=True)
-    settings = check_detector({k: v for k, v in hands.items() if k not in ("source", "margin")})
+    settings = check_detector({k: v for k, v in hands.items() if k not in ("source", "margin", "workers")})
     classes = resolve_classes(cfg.data.classes)
     table = discover(cfg.data.root, classes, cfg.data.unknown_folders)
-    results = detect_files(table.paths, settings, cfg.paths.cache_dir)
+    results = detect_files(table.paths, settings, cfg.paths.cache_dir, workers=hands.get("workers"))
     rates = detection_rates(results, table.labels, classes)
     counts = {c: table.labels.count(k) for k, c in enumerate(classes)}
     counts["all"] = len(table.labels)
