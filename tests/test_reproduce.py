@@ -100,8 +100,9 @@ def test_crash_in_a_later_curriculum_stage_with_workers_then_resume_equals_unint
     with pytest.raises(RuntimeError, match="crash at epoch 2"):
         train_in_process([*run_cfg, "+callbacks.crash._target_=tests.test_reproduce.CrashAtEpoch", "+callbacks.crash.epoch=2"], run)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert "crash at epoch 2" in (run / "FAILED").read_text()
     resumed = train_in_process([*run_cfg, "ckpt_path=last"], run)
-    assert comparable(resumed) == comparable(full)
+    assert comparable(resumed) == comparable(full) and not (run / "FAILED").exists()
     assert resumed["images_seen"] == full["images_seen"] and resumed["budget"]["epochs"] == 3
 
 

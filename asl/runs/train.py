@@ -74,6 +74,7 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     main_process = rank_zero_only.rank == 0  # DDP: every process runs this; one writes the run folder
     if main_process:
         run.write_environment()
+        run.failed_file.unlink(missing_ok=True)  # a resumed run is no longer the one that failed
     for key in ("background", "train_transforms", "eval_transforms", "device_transforms"):  # before anything runs
         check_targets(plain(cfg.data.get(key)), f"data.{key}", TRANSFORMS + DEVICE_TRANSFORMS)
     dm = build_datamodule(cfg)
