@@ -25,7 +25,7 @@ MOVED_KEYS = {
 }
 
 # A sweep job's folder names its overrides; a config-group override (data/augment=device) would
-# otherwise nest a folder: conf/hydra/default.yaml writes it data.augment=device.
+# otherwise nest a folder: asl/conf/hydra/default.yaml writes it data.augment=device.
 OmegaConf.register_new_resolver("no_slash", lambda s: str(s).replace("/", "."), replace=True)
 
 

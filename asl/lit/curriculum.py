@@ -1,7 +1,7 @@
 """Curriculum learning at a fair budget: which classes are trained in which epoch, and the callback
 that switches them.
 
-A curriculum (``conf/curriculum/*.yaml``) is a list of stages, each with its classes (a count of
+A curriculum (``asl/conf/curriculum/*.yaml``) is a list of stages, each with its classes (a count of
 letters taken from ``order``, an explicit list of letters, or ``all``) and its ``fraction`` of the
 training budget. The budget (``budget.unit``: epochs | steps | images) is what two runs being
 compared hold equal. For ``steps`` and ``images`` an epoch is a fixed number of training images

@@ -33,7 +33,7 @@ from asl.inputs import InputSpec
 
 log = logging.getLogger(__name__)
 
-#: The datamodule's argument groups: each a dict of these ``data.*`` keys (conf/data/folder.yaml), with defaults.
+#: The datamodule's argument groups: each a dict of these ``data.*`` keys (asl/conf/data/folder.yaml), with defaults.
 GROUPS: dict[str, dict[str, Any]] = {
     "source": {"root": None, "synthetic": None, "classes": None, "unknown_folders": "error"},
     "loader": {"batch_size": 64, "eval_batch_size": None, "num_workers": 0, "pin_memory": False, "detector_workers": None},
