@@ -52,18 +52,18 @@ def find_jobs(dirs: Sequence[str | Path]) -> tuple[list[Job], list[Path]]:
         root = Path(d).expanduser()
         if not root.is_dir():
             raise ASLError(f"{root}: not a folder. Pass a multirun folder, e.g. multirun/<date>/<time>.")
-        found = sorted(p.parent.parent for p in root.rglob(".hydra/overrides.yaml"))
-        for job_dir in found:
-            if not (job_dir / "metrics.json").exists():
-                unfinished.append(job_dir)
+        found = [RunFolder(d) for d in sorted(p.parent.parent for p in root.rglob(".hydra/overrides.yaml"))]
+        for job in found:
+            if not job.metrics_file.exists():
+                unfinished.append(job.path)
                 continue
             try:
-                metrics = json.loads((job_dir / "metrics.json").read_text())
+                metrics = json.loads(job.metrics_file.read_text())
             except json.JSONDecodeError as e:
-                raise ASLError(f"{job_dir / 'metrics.json'}: not valid JSON ({e}); delete the job folder or re-run it.") from None
-            overrides = [str(o) for o in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")]
+                raise ASLError(f"{job.metrics_file}: not valid JSON ({e}); delete the job folder or re-run it.") from None
+            overrides = [str(o) for o in OmegaConf.load(job.overrides_file)]
             seed = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "seed"), None)
-            jobs.append(Job(job_dir, overrides, metrics, seed=seed))
+            jobs.append(Job(job.path, overrides, metrics, seed=seed))
     if not jobs:
         where = ", ".join(str(d) for d in dirs)
         hint = f" ({len(unfinished)} job folder(s) have no metrics.json: failed or still running)" if unfinished else ""

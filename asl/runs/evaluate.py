@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,8 +67,9 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
         from asl.runs.gradcam import background_reliance  # noqa: I001  (grad-cam: only for data with masks)
 
         results["background_reliance"] = background_reliance(module, dm, dm.eval_batch_size)
-    RunFolder(out).write_results(results, module.class_names, dm.table.skipped, out)
-    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    report = RunFolder(out)
+    report.write_results(results, module.class_names, dm.table.skipped)
+    report.write_metrics(results)
     results["output_dir"] = str(out)
     return results
 

@@ -72,6 +72,10 @@ class RunFolder:
         return self.path / "metrics.json"
 
     @property
+    def overrides_file(self) -> Path:
+        return self.path / ".hydra" / "overrides.yaml"
+
+    @property
     def failed_file(self) -> Path:
         return self.path / "FAILED"
 
@@ -104,14 +108,12 @@ class RunFolder:
             for name, label, split in zip(dm.relative_names(), dm.labels, dm.splits, strict=True):
                 w.writerow([name, dm.classes[label], split])
 
-    def write_results(self, results: dict[str, Any], class_names: Sequence[str], skipped: Sequence[tuple[str, str]],
-                      folder: Path | None = None) -> None:
-        """``metrics.json``, ``confusion_matrix.png`` and ``skipped_files.csv`` into ``folder`` (default: the run)."""
-        folder = folder or self.path
-        folder.mkdir(parents=True, exist_ok=True)
-        write_skipped(skipped, folder / "skipped_files.csv")
+    def write_results(self, results: dict[str, Any], class_names: Sequence[str], skipped: Sequence[tuple[str, str]]) -> None:
+        """``confusion_matrix.png`` and ``skipped_files.csv`` (a run's, or an evaluation folder's)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_skipped(skipped, self.path / "skipped_files.csv")
         fig = confusion_figure(torch.tensor(results["confusion"]), list(class_names))
-        fig.savefig(folder / "confusion_matrix.png", dpi=120)
+        fig.savefig(self.path / "confusion_matrix.png", dpi=120)
         plt.close(fig)
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
