@@ -19,6 +19,7 @@ import numpy as np
 from asl import ASLError
 from asl.data.cache import ImageStore
 from asl.data.folder import load_image, load_mask
+from asl.inputs import InputSpec
 
 CROP_VERSION = 2  # part of the crop cache key: bump when the cropping itself changes
 
@@ -74,16 +75,24 @@ def crop_hand(image: np.ndarray, result: dict[str, Any] | None, margin: float, s
     return crop(image, hand_box(result, margin, w / h), size)
 
 
-class HandCropStore(ImageStore):
-    """Like ImageStore, but each photo is first cut to its hand (no hand: the whole photo)."""
+def read_pixels(path: str | os.PathLike, hand: dict[str, Any] | None, spec: InputSpec) -> np.ndarray:
+    """The photo as the model sees it before normalising: uint8 (S, S, 3), its hand crop (``spec.hand_crop``;
+    no hand: the whole photo) or all of it. The one decoder of training's crop cache, prediction and explain."""
+    if spec.hand_crop:
+        return crop_hand(load_image(path), hand, spec.margin, spec.image_size)
+    return load_image(path, spec.image_size)  # what ImageStore caches for whole photos
 
-    def __init__(self, paths: Sequence[Path], size: int, results: Sequence[dict[str, Any] | None], margin: float,
+
+class HandCropStore(ImageStore):
+    """Like ImageStore, but each photo is first cut to its hand (no hand: the whole photo), by :func:`read_pixels`."""
+
+    def __init__(self, paths: Sequence[Path], spec: InputSpec, results: Sequence[dict[str, Any] | None],
                  mask_paths=None, cache_dir: str | os.PathLike | None = None, **kwargs: Any):
-        self.results, self.margin = list(results), float(margin)
+        self.results, self.spec, self.margin = list(results), spec, float(spec.margin)
         if cache_dir is not None:  # the crops are part of the cache key
             key = json.dumps([CROP_VERSION, self.margin, [r and r["box"] for r in self.results]])
             cache_dir = Path(cache_dir).expanduser() / f"handcrop-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-        super().__init__(paths, size, mask_paths, cache_dir, **kwargs)
+        super().__init__(paths, spec.image_size, mask_paths, cache_dir, **kwargs)
 
     def _crop_mask(self, i: int) -> np.ndarray | None:
         m = self.mask_paths[i] if self.mask_paths else None
@@ -91,7 +100,7 @@ class HandCropStore(ImageStore):
 
     def _try(self, i: int):
         try:
-            img = crop_hand(load_image(self.paths[i]), self.results[i], self.margin, self.size)
+            img = read_pixels(self.paths[i], self.results[i], self.spec)
             mask = self._crop_mask(i)
             if self.mask_from is not None:
                 mask = self.mask_from(img)
@@ -101,7 +110,7 @@ class HandCropStore(ImageStore):
 
     def image(self, i: int) -> np.ndarray:
         if self.folder is None:
-            return crop_hand(load_image(self.paths[i]), self.results[i], self.margin, self.size)
+            return read_pixels(self.paths[i], self.results[i], self.spec)
         return super().image(i)
 
     def mask(self, i: int) -> np.ndarray | None:

@@ -1,8 +1,9 @@
 """A photo → what the model reads, following the :class:`~asl.inputs.InputSpec`.
 
-One road for every command: the training cache decodes with :func:`read_pixels`, evaluation,
-prediction and explain normalise with :func:`input_transform` and put image and landmarks
-together with :func:`assemble`, so the same photo gives the same tensor everywhere.
+One road for every command: photos are decoded by :func:`read_pixels` (the hand-crop cache's own
+decoder, from :mod:`asl.hands.crop`), normalised by :func:`input_transform`, and image and landmarks
+are put together by :func:`assemble`, so the same photo gives the same tensor in training,
+evaluation, prediction and explain (tested).
 """
 
 from __future__ import annotations
@@ -16,19 +17,13 @@ import numpy as np
 import torch
 
 from asl import resolve_cache_dir
-from asl.data.folder import load_image
 from asl.data.transforms import build_pipeline
-from asl.hands.crop import crop_hand
+from asl.hands.crop import read_pixels
 from asl.hands.detect import detect_files
 from asl.hands.features import encode
 from asl.inputs import InputSpec
 
-
-def read_pixels(path: str | os.PathLike, hand: dict[str, Any] | None, spec: InputSpec) -> np.ndarray:
-    """The photo as the model sees it before normalising: uint8 (S, S, 3), its hand crop or all of it."""
-    if spec.hand_crop:
-        return crop_hand(load_image(path), hand, spec.margin, spec.image_size)
-    return load_image(path, spec.image_size)
+__all__ = ["assemble", "find_hands", "input_transform", "landmark_row", "read_pixels"]
 
 
 def input_transform(spec: InputSpec, transforms: Sequence[dict[str, Any]] | None = None,

@@ -63,8 +63,8 @@ class HandStage:
               mask_from: Callable[[np.ndarray], np.ndarray] | None, mask_tag: str) -> ImageStore:
         """The decoded-image store: hand crops with ``data.hand_crop``, else whole photos."""
         if self.spec.hand_crop:
-            return HandCropStore(paths, self.spec.image_size, self.results, self.spec.margin, mask_paths,
-                                 self.cache_dir, mask_from=mask_from, mask_tag=mask_tag)
+            return HandCropStore(paths, self.spec, self.results, mask_paths, self.cache_dir, mask_from=mask_from,
+                                 mask_tag=mask_tag)
         return ImageStore(paths, self.spec.image_size, mask_paths, self.cache_dir, mask_from=mask_from, mask_tag=mask_tag)
 
     def landmarks(self) -> np.ndarray | None:
