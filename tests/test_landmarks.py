@@ -90,3 +90,16 @@ def test_landmark_mlp_and_fusion_train_with_the_same_module(tmp_path):
         fused = train(cfg)
     assert fused["test/acc"] > 0.3
     assert load_classifier(fused["best_checkpoint"]).spec.hand_crop is True
+
+
+def test_fusion_takes_any_image_model_config_as_its_branch():
+    """A branch composed from a model YAML (here _torchvision's keys, cache_features included) builds: fusion
+    strips the run's keys with the same list as the LightningModule (asl.models.architecture)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        image = OmegaConf.to_container(compose("train", overrides=["model=resnet18", "paths.output_dir=/tmp/x"]).model,
+                                       resolve=True)
+    net = create_model("fusion", 24, image=image, landmarks={"name": "landmark_mlp"}, input_size=32)
+    assert net((torch.zeros(2, 3, 32, 32), torch.zeros(2, 64))).shape == (2, 24)

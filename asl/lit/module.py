@@ -27,12 +27,8 @@ import asl  # noqa: E402
 from asl import ASLError, brief  # noqa: E402
 from asl.data.transforms import on_images  # noqa: E402
 from asl.inputs import InputSpec  # noqa: E402
-from asl.models import create_model, recalibrate_batchnorm  # noqa: E402
+from asl.models import architecture, create_model, recalibrate_batchnorm  # noqa: E402
 from asl.targets import OPTIMIZERS, SCHEDULERS, build, check_targets  # noqa: E402
-
-# Keys of the model config that are about training or the input contract (asl.inputs), not the architecture.
-TRAINING_KEYS = ("unfreeze_at_epoch", "backbone_lr_mult", "channels_last", "compile", "cache_features", "inputs", "mean",
-                 "std")
 
 
 class ASLClassifier(pl.LightningModule):
@@ -56,7 +52,7 @@ class ASLClassifier(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["load_weights"])
         self.spec = InputSpec.from_dict(spec)
-        arch = {k: v for k, v in model.items() if k not in TRAINING_KEYS}
+        arch = architecture(model)
         if not load_weights:  # rebuilding from a checkpoint: its state dict holds the weights
             arch.update(pretrained=None, weights_path=None)
         arch["input_size"] = self.spec.image_size

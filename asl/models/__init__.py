@@ -8,7 +8,7 @@ from asl.models import efficientnet_lite, fusion, landmark_mlp, small_cnn, torch
 from asl.models.batchnorm import PRETRAINED_BN, recalibrate_batchnorm
 from asl.models.classifier import Classifier
 from asl.models.protocol import ASLModel
-from asl.models.registry import available_models, create_model, register_model
+from asl.models.registry import architecture, available_models, create_model, register_model
 
-__all__ = ["PRETRAINED_BN", "ASLModel", "Classifier", "available_models", "create_model", "recalibrate_batchnorm",
+__all__ = ["PRETRAINED_BN", "ASLModel", "Classifier", "architecture", "available_models", "create_model", "recalibrate_batchnorm",
            "register_model"]

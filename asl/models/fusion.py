@@ -15,7 +15,7 @@ from torch import nn
 from asl import ASLError, brief
 from asl.hands.features import present
 from asl.models.landmark_mlp import LandmarkMLP
-from asl.models.registry import create_model, register_model
+from asl.models.registry import architecture, create_model, register_model
 
 
 class FusionNet(nn.Module):
@@ -63,11 +63,6 @@ class FusionNet(nn.Module):
         return self
 
 
-def _arch(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A branch config without the keys about training and data (the fusion model's own apply)."""
-    return {k: v for k, v in cfg.items() if k not in ("unfreeze_at_epoch", "backbone_lr_mult", "inputs", "channels_last", "compile")}
-
-
 def _load_net(path: str, prefix: str = "net.") -> dict[str, torch.Tensor]:
     p = Path(path).expanduser()
     if not p.exists():
@@ -87,7 +82,7 @@ def create_fusion(num_classes: int, image: dict[str, Any], landmarks: dict[str, 
     """
     if weights_path:
         raise ASLError("model.weights_path: fusion loads its branches with model.from_checkpoints")
-    image, landmarks = _arch(image), _arch(landmarks)
+    image, landmarks = architecture(image), architecture(landmarks)  # the fusion model's own keys apply
     img_cfg = {**image, "input_size": input_size, "trainable_stages": trainable_stages}
     if not pretrained:
         img_cfg.update(pretrained=None, weights_path=None)

@@ -30,6 +30,16 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
     return register
 
 
+#: ``model.*`` keys about training, the run or the input contract (asl.inputs), not the architecture:
+#: the LightningModule and fusion's branches strip them before ``create_model``.
+RUN_KEYS = ("unfreeze_at_epoch", "backbone_lr_mult", "channels_last", "compile", "cache_features", "inputs", "mean", "std")
+
+
+def architecture(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A model config without its :data:`RUN_KEYS`: what ``create_model`` takes."""
+    return {k: v for k, v in cfg.items() if k not in RUN_KEYS}
+
+
 def available_models() -> list[str]:
     return sorted(_MODELS)
 
