@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# Pilot of the transfer table (issue 16): frozen ImageNet backbones with a linear head on hand crops.
-# Only the cheap rows on a CPU: model.cache_features=auto computes each image's frozen feature map once
-# (first seed), and every later seed trains the linear head on the cached features.
+# The transfer table (issue 16) on hand crops: frozen probes, fine-tuning and scratch rows.
 #
-#   experiments/transfer/run.sh                                         # 2 rows x 3 set-ups x 3 seeds
-#   ROWS=mobilenet_v2 SETUPS=signer SEEDS=0 experiments/transfer/run.sh # one cell, one seed
+#   experiments/transfer/run.sh                                             # every row x 3 set-ups x 3 seeds
+#   ROWS="mobilenet_v2 efficientnet_lite0" experiments/transfer/run.sh      # the frozen pilot (17 min here)
+#   ROWS=mnv2_last2 SETUPS=signer SEEDS=0 experiments/transfer/run.sh       # one cell, one seed
 #
+# Rows: mobilenet_v2, efficientnet_lite0 (frozen, linear head, 30 epochs at lr 0.01 on cached features);
+# mnv2_last1, mnv2_last2, mnv2_all (MobileNetV2 pretrained, last 1 / last 2 / all stages trainable),
+# mnv2_gradual (frozen, then the last 1, 2, all stages from epochs 2, 4, 6), mnv2_scratch (MobileNetV2,
+# random weights), small_cnn (the project's scratch CNN): 10 epochs at lr 0.002, and every pretrained
+# fine-tuning row with model.backbone_lr_mult=0.1 (at 1.0 the batch-norm-folded weights collapse to chance:
+# experiments/transfer/README.md).
 # Set-ups: signer (massey: train hand1-3, val hand4, test hand5), massey2room (massey 80/10/10, then
 # every photo of asl_alphabet_room via +eval_sets.room), room2massey (the reverse, +eval_sets.massey).
 # Needs the filled detector cache (asl-prepare hands data.root=..., below) or mediapipe.
 # Env: DATA (holds asl_massey_black/ and asl_alphabet_room/), WEIGHTS (holds the MobileNetV2 file),
-# OUT (multirun root), ROWS, SETUPS, SEEDS, EPOCHS, LR, EXTRA (more overrides for every run).
+# OUT (multirun root), ROWS, SETUPS, SEEDS, EXTRA (more overrides for every run).
 # Run from the repository root; then experiments/transfer/summarise.py "$OUT" prints the table.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 WEIGHTS=${WEIGHTS:-../shared/weights}
 OUT=${OUT:-experiments/transfer/runs/pilot}
-ROWS=${ROWS:-"mobilenet_v2 efficientnet_lite0"}
+ROWS=${ROWS:-"mobilenet_v2 efficientnet_lite0 mnv2_last1 mnv2_last2 mnv2_all mnv2_gradual mnv2_scratch small_cnn"}
 SETUPS=${SETUPS:-"signer massey2room room2massey"}
 SEEDS=${SEEDS:-0,1,2}
-EPOCHS=${EPOCHS:-30}   # a linear probe on fixed features: val accuracy is flat after ~10 epochs
-LR=${LR:-0.01}         # AdamW, cosine to zero; 5x the default 0.002 (meant for whole networks): only a 1280->24 layer trains
 EXTRA=${EXTRA:-}
 M=$DATA/asl_massey_black
 R=$DATA/asl_alphabet_room
@@ -33,18 +36,30 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 asl-prepare hands data.root=$M
 asl-prepare hands data.root=$R
 
-# What every run shares: frozen backbone (trainable_stages=0), linear head, 128 px hand crops, no
-# training augmentation (data.train_transforms=[]: otherwise cache_features declines and the backbone
-# runs on every image every epoch; data.eval_transforms is [] by default), photos without a detected
-# hand kept whole (data.no_hand=keep, the default), no data audit, no TensorBoard.
-COMMON=(model.trainable_stages=0 model.head.type=linear model.input_size=128 model.cache_features=auto
-  data.hand_crop=true 'data.train_transforms=[]' data.no_hand=keep data.audit=false data.num_workers=0
-  trainer=cpu trainer.max_epochs=$EPOCHS optimizer.lr=$LR logger=none callbacks.lr_monitor=null)
+# What every run shares: linear head, 128 px hand crops, no training augmentation (data.train_transforms=[]:
+# the frozen rows need it for cache_features, and the other rows keep it so that only the training of the
+# backbone differs; data.eval_transforms is [] by default), photos without a detected hand kept whole
+# (data.no_hand=keep, the default), no data audit, no TensorBoard.
+COMMON=(model.head.type=linear model.input_size=128 data.hand_crop=true 'data.train_transforms=[]'
+  data.no_hand=keep data.audit=false data.num_workers=0 trainer=cpu logger=none callbacks.lr_monitor=null)
+MNV2=(model=mobilenet_v2 model.weights_path=$WEIGHTS/mobilenet_v2_imagenet_bnfolded.pth)
+# A linear probe on fixed features: val accuracy is flat after ~10 epochs; lr 5x the default 0.002 (meant
+# for whole networks), as only a 1280->24 layer trains.
+FROZEN=(model.trainable_stages=0 model.cache_features=auto trainer.max_epochs=30 optimizer.lr=0.01)
+# Networks that train: 10 epochs (a CPU budget), the default AdamW lr 0.002, cosine to zero.
+TRAINED=(trainer.max_epochs=10 optimizer.lr=0.002)
+FINE=("${MNV2[@]}" "${TRAINED[@]}" model.backbone_lr_mult=0.1)
 
 for row in $ROWS; do
   case $row in
-    mobilenet_v2) MODEL=(model=mobilenet_v2 model.weights_path=$WEIGHTS/mobilenet_v2_imagenet_bnfolded.pth) ;;
-    efficientnet_lite0) MODEL=(model=efficientnet_lite0 model.pretrained=imagenet) ;;
+    mobilenet_v2) MODEL=("${MNV2[@]}" "${FROZEN[@]}") ;;
+    efficientnet_lite0) MODEL=(model=efficientnet_lite0 model.pretrained=imagenet "${FROZEN[@]}") ;;
+    mnv2_last1) MODEL=("${FINE[@]}" model.trainable_stages=1) ;;
+    mnv2_last2) MODEL=("${FINE[@]}" model.trainable_stages=2) ;;
+    mnv2_all) MODEL=("${FINE[@]}" model.trainable_stages=all) ;;
+    mnv2_gradual) MODEL=("${FINE[@]}" model.trainable_stages=0 'model.unfreeze_at_epoch={0:0,2:1,4:2,6:all}') ;;
+    mnv2_scratch) MODEL=(model=mobilenet_v2 "${TRAINED[@]}") ;;
+    small_cnn) MODEL=(model=small_cnn "${TRAINED[@]}") ;;
     *) echo "unknown row $row" >&2; exit 2 ;;
   esac
   for setup in $SETUPS; do
@@ -59,10 +74,12 @@ for row in $ROWS; do
     # shellcheck disable=SC2086
     asl-train -m "${MODEL[@]}" "${SETUP[@]}" "${COMMON[@]}" seed=$SEEDS hydra.sweep.dir=$dir \
       'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
-    # the cache must have been used: otherwise the rows measure something else
-    for log in "$dir"/*/train.log; do
-      grep -q "the head trains on cached frozen features" "$log" || { echo "cache_features not used: $log" >&2; exit 1; }
-    done
+    # a frozen row must have used the cache: otherwise it measures something else
+    case $row in mobilenet_v2|efficientnet_lite0)
+      for log in "$dir"/*/train.log; do
+        grep -q "the head trains on cached frozen features" "$log" || { echo "cache_features not used: $log" >&2; exit 1; }
+      done ;;
+    esac
     case $setup in
       signer) metrics=(test/acc test/f1_macro fit_seconds) ;;
       massey2room) metrics=(eval/room/acc eval/room/f1_macro test/acc fit_seconds) ;;
