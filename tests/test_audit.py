@@ -114,3 +114,38 @@ def test_unreadable_files_are_reported_by_name(dup_folder, tmp_path, monkeypatch
     text = captured.out
     assert "1 unreadable" in text and "broken.jpg" in text
     assert (captured.out + captured.err).count("exact duplicates:") == 1  # the summary, once
+
+
+def clustered_hashes(rng, n=600, labels=6):
+    """64-bit hashes in look-alike families (a base with a few bits flipped), families spread over labels."""
+    base = rng.integers(0, 2**64 - 1, n // 6, dtype=np.uint64, endpoint=True)
+    flips = np.zeros(n, np.uint64)
+    for _ in range(4):
+        flips |= (rng.random(n) < 0.5).astype(np.uint64) << rng.integers(0, 64, n).astype(np.uint64)
+    return base[rng.integers(0, len(base), n)] ^ flips, rng.integers(0, labels, n)
+
+
+@pytest.mark.parametrize("distance", [0, 3, 6, 10, 30])
+def test_near_pairs_index_equals_all_pairs_and_within_letter_equals_same_letter_pairs(distance):
+    rng = np.random.default_rng(distance)
+    hashes, labels = clustered_hashes(rng)
+    everything = np.argwhere(np.triu(audit.hamming(hashes, hashes) <= distance, 1))  # all pairs, sorted
+    assert len(everything) > 0
+    assert np.array_equal(audit.near_pairs(hashes, distance), everything)
+    same = everything[labels[everything[:, 0]] == labels[everything[:, 1]]]
+    assert np.array_equal(audit.near_pairs(hashes, distance, labels), same)
+    assert np.array_equal(audit.same_class_pairs(everything, labels), same)
+
+
+def test_nearest_train_twin_is_the_closest_same_letter_train_image():
+    rng = np.random.default_rng(7)
+    hashes, labels = clustered_hashes(rng, n=300)
+    splits = np.array(["train", "val", "test"], dtype=object)[rng.integers(0, 3, len(hashes))]
+    splits[(labels == 5) & (splits == "train")] = "val"  # a letter without train images
+    dist, twin = audit.nearest_train(hashes, splits, labels)
+    d = audit.hamming(hashes, hashes).astype(int)
+    usable = (splits[None, :] == "train") & (labels[None, :] == labels[:, None]) & ~np.eye(len(hashes), dtype=bool)
+    d[~usable] = 255
+    assert np.array_equal(dist, d.min(1))
+    has = dist < 255
+    assert np.array_equal(twin[has], d.argmin(1)[has]) and (twin[~has] == -1).all() and (~has[labels == 5]).all()
