@@ -15,6 +15,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from tqdm.auto import tqdm
 
 from asl.data.cache import ImageStore, cache_key
 
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 AUDIT_VERSION = 1
 
 
-def file_facts(store: ImageStore, cache_dir: str | os.PathLike | None) -> dict[str, Any]:
+def file_facts(store: ImageStore, cache_dir: str | os.PathLike | None, workers: int = 4) -> dict[str, Any]:
     """Per stored image: SHA-1 of the file, perceptual hash of the decoded image, size and mode.
 
     Cached as ``audit-<key>.npz`` (same key as the image cache), so a re-run costs a file read.
@@ -47,14 +49,12 @@ def file_facts(store: ImageStore, cache_dir: str | os.PathLike | None) -> dict[s
     phash = np.zeros(n, dtype=np.uint64)
     sizes = np.full(n, "", dtype="<U16")
     modes = np.full(n, "", dtype="<U8")
-    for i, p in enumerate(store.paths):
-        if i in store.unreadable:
-            continue
-        sha1[i] = hashlib.sha1(Path(p).read_bytes()).hexdigest()
-        with Image.open(p) as im:  # reads the header only
-            sizes[i], modes[i] = f"{im.width}x{im.height}", im.mode
-        bits = imagehash.phash(Image.fromarray(store.image(i))).hash.flatten()
-        phash[i] = np.packbits(bits).view(">u8")[0]
+    readable = [i for i in range(n) if i not in store.unreadable]
+    with ThreadPoolExecutor(workers) as pool:  # SHA-1 of a large file and PIL's resize release the GIL
+        done = pool.map(lambda i: _facts_of(store, i), readable)
+        for i, one in zip(readable, tqdm(done, total=len(readable), desc=f"Hashing {len(readable)} images", leave=False),
+                          strict=True):
+            sha1[i], phash[i], sizes[i], modes[i] = one
     facts = {"sha1": sha1, "phash": phash, "sizes": sizes, "modes": modes}
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +62,15 @@ def file_facts(store: ImageStore, cache_dir: str | os.PathLike | None) -> dict[s
         np.savez(tmp, **facts)
         os.replace(tmp, cache)
     return facts
+
+
+def _facts_of(store: ImageStore, i: int) -> tuple[str, np.uint64, str, str]:
+    """One image's SHA-1 (of the file), perceptual hash (of the stored image), size and mode (from the header)."""
+    path = store.paths[i]
+    with Image.open(path) as im:  # reads the header only
+        size, mode = f"{im.width}x{im.height}", im.mode
+    bits = imagehash.phash(Image.fromarray(store.image(i))).hash.flatten()
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest(), np.packbits(bits).view(">u8")[0], size, mode
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 from asl import LETTERS, ASLError
 
@@ -263,13 +264,14 @@ def generate(
     rows = []
     for letter in classes:
         (tmp / letter).mkdir(parents=True)
-        for i in range(per_class):
-            rng = np.random.default_rng([seed, LETTERS.index(letter), i])
-            image, mask, kp = render(letter, rng, image_size)
-            name = f"{letter}/{letter}_{i:05d}"
-            cv2.imwrite(str(tmp / f"{name}.png"), image[..., ::-1])
-            cv2.imwrite(str(tmp / f"{name}.mask.png"), mask)
-            rows.append(f"{name}.png," + ",".join(f"{v:.5f}" for v in kp.ravel()))
+    images = [(letter, i) for letter in classes for i in range(per_class)]
+    for letter, i in tqdm(images, desc=f"Rendering {len(images)} synthetic images", leave=False):
+        rng = np.random.default_rng([seed, LETTERS.index(letter), i])
+        image, mask, kp = render(letter, rng, image_size)
+        name = f"{letter}/{letter}_{i:05d}"
+        cv2.imwrite(str(tmp / f"{name}.png"), image[..., ::-1])
+        cv2.imwrite(str(tmp / f"{name}.mask.png"), mask)
+        rows.append(f"{name}.png," + ",".join(f"{v:.5f}" for v in kp.ravel()))
     header = "file," + ",".join(f"{c}{k}" for k in range(NUM_KEYPOINTS) for c in "xyz")
     (tmp / "keypoints.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
     try:
