@@ -20,7 +20,7 @@ from asl.hands.crop import crop, crop_hand, hand_box
 from asl.hands.draw import draw_hand
 from asl.runs.run_folder import write_skipped
 
-from .conftest import SHARED_DATA, datamodule, make_photo_folder
+from .conftest import SHARED_DATA, datamodule, make_photo_folder, run_cli
 
 
 def _hand(x0=0.25, y0=0.25, x1=0.5, y1=0.75) -> dict:
@@ -174,6 +174,20 @@ def test_landmark_model_predicts_and_draws_with_the_detector(photos, tmp_path, s
     assert [r["hand"] for r in rows] == [False, True, True]
     assert all(len(r["top"]) == 2 for r in rows) and len(list((tmp_path / "drawn").glob("*.png"))) == 3
 
+    # asl-eval on the folder (the detector cache is full: no detector needed): the photo without a hand
+    # counts wrong over all photos, and the report says how many photos there were and which letters fail.
+    out = run_cli("asl.cli.eval", f"ckpt_path={metrics['best_checkpoint']}", f"data.root={photos}", "data.num_workers=0",
+                  f"paths.cache_dir={tmp_path}/cache", f"output_dir={tmp_path}/eval", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    r = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert r["num_images"] == 11 and r["photos"] == {"all": 12, "without_hand": 1, "without_hand_dropped": 1}
+    assert r["test/acc_all_photos"] == pytest.approx(r["test/acc"] * 11 / 12)
+    assert r["test/acc_with_hand"] == pytest.approx(r["test/acc"])
+    assert [w["letter"] for w in r["worst_letters"]] == sorted(r["per_class_acc"], key=r["per_class_acc"].get)
+    assert sum(c["count"] for c in r["top_confusions"]) == round(11 * (1 - r["test/acc"]))
+    assert "12 photos" in out.stdout and "1 without a detected hand, counted wrong" in out.stdout
+    assert "worst letters: " in out.stdout and "most frequent confusions: " in out.stdout
+
 
 @pytest.mark.skipif(not (SHARED_DATA / "asl_massey_black" / "A").is_dir(), reason="../shared/data not present")
 def test_real_mediapipe_finds_hands_in_massey_photos(tmp_path):
@@ -242,3 +256,43 @@ def test_a_photo_that_crashes_the_detector_is_a_miss_with_its_reason(photos, tmp
     dm.setup()  # the run goes on
     (bad, reason), = dm.table.skipped
     assert bad.endswith("A/img0.png") and "the hand detector failed on it (RuntimeError: segfault-like" in reason
+
+
+class PatchStub(StubDetector):
+    """Finds the one non-black patch of a photo and reports fixed landmarks inside it as MediaPipe
+    does: x as a fraction of the photo's width, y of its height, z on the scale of x."""
+
+    PIXELS = np.random.default_rng(0).uniform(0, 30, (21, 3))  # (x, y, z) in pixels from the patch's corner
+
+    def __call__(self, rgb):
+        ys, xs = np.nonzero(rgb.sum(-1))
+        h, w = rgb.shape[:2]
+        px = self.PIXELS + [xs.min(), ys.min(), 0]
+        return {"landmarks": (px / [w, h, w]).tolist(), "handedness": "Right", "score": 1.0,
+                "box": [xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h]}
+
+
+def test_the_same_hand_in_a_wide_and_a_tall_photo_gives_the_same_features_and_crop(tmp_path, monkeypatch):
+    """Landmarks are stored as fractions of width and height; the feature row and the crop must
+    undo that, or a 4:3 webcam frame stretches the hand before distances and angles are taken."""
+    from asl.hands.features import features
+    from asl.hands.prepare import find_hands, landmark_row
+    from asl.inputs import resolve_input_spec
+
+    monkeypatch.setattr(detect, "MediaPipeDetector", PatchStub)
+    patch = np.random.default_rng(1).integers(60, 255, (36, 32, 3), dtype=np.uint8)
+    paths = []
+    for name, (h, w) in {"square": (90, 90), "wide": (90, 160), "tall": (160, 90)}.items():
+        canvas = np.zeros((h, w, 3), np.uint8)
+        canvas[20:56, 30:62] = patch  # the same hand, padded to other shapes
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(canvas).save(paths[-1])
+    spec = resolve_input_spec({"name": "landmark_mlp", "input_size": 32}, {"hand_crop": True, "hands": {"workers": 1}})
+    hands = find_hands(paths, spec, tmp_path / "cache")
+    assert [h["size"] for h in hands] == [[90, 90], [160, 90], [90, 160]]
+    rows = torch.from_numpy(np.stack([landmark_row(h) for h in hands]))
+    feats = features(rows)
+    torch.testing.assert_close(feats[1], feats[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(feats[2], feats[0], atol=1e-5, rtol=0)
+    crops = [crop_hand(np.asarray(Image.open(p)), h, margin=0.1, size=24) for p, h in zip(paths, hands, strict=True)]
+    assert np.array_equal(crops[1], crops[0]) and np.array_equal(crops[2], crops[0])

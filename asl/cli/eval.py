@@ -15,12 +15,19 @@ def main(cfg: DictConfig) -> None:
     cache_dir = cfg.paths.cache_dir if cfg.data.cache else None
     r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, loader, cache_dir, cfg.data.unknown_folders,
                  cfg.accelerator, cfg.hand_share)
-    worst = sorted(((a, c) for c, a in r["per_class_acc"].items() if a is not None))[:5]
     share = r.get("background_reliance")
+    photos = r["photos"]
+    worst = ", ".join(f"{w['letter']} {w['acc']:.2f} (of {w['photos']})" for w in r["worst_letters"])
+    confused = ", ".join(f"{c['true']}→{c['predicted']} {c['count']}" for c in r["top_confusions"]) or "none"
+    hands = ("" if photos["without_hand"] is None else
+             f" ({photos['without_hand']} without a detected hand, counted wrong; with a hand: {r['test/acc_with_hand']:.4f})")
     print(
-        f"\n{r['data']}: {r['num_images']} images\n"
-        f"  accuracy {r['test/acc']:.4f}   macro-accuracy {r['test/acc_macro']:.4f}   macro-F1 {r['test/f1_macro']:.4f}\n"
-        f"  weakest letters: {', '.join(f'{c} {a:.2f}' for a, c in worst)}\n"
+        f"\n{r['data']}: {photos['all']} photos\n"
+        f"  accuracy over all photos {r['test/acc_all_photos']:.4f}{hands}\n"
+        f"  over the {r['num_images']} classified: accuracy {r['test/acc']:.4f}   macro-accuracy {r['test/acc_macro']:.4f}"
+        f"   macro-F1 {r['test/f1_macro']:.4f}\n"
+        f"  worst letters: {worst}\n"
+        f"  most frequent confusions: {confused}\n"
         + (f"  hand share of Grad-CAM mass {share['hand_share']:.3f} (hands cover {share['hand_area']:.3f} of the image)\n"
            if share and share["hand_share"] is not None else "") +
         f"written to {r['output_dir']} (metrics.json, confusion_matrix.png)"

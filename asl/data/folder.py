@@ -204,6 +204,16 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of a photo as :func:`load_image` decodes it (EXIF rotation applied), from its header."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w) if im.getexif().get(0x0112) in (5, 6, 7, 8) else (w, h)  # rotated by a quarter turn
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ASLError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
+
+
 def load_mask(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
     """A mask file as uint8 0/255 (any non-zero pixel is foreground)."""
     try:

@@ -1,8 +1,11 @@
 """Find the hand: MediaPipe's hand-landmark model, run once per photo and cached per file.
 
 A result is a plain dict: ``landmarks`` (21 × [x, y, z], x and y as fractions of the original
-photo), ``handedness`` ("Left"/"Right"), ``score`` and ``box`` ([x0, y0, x1, y1], fractions of
-the photo, the landmarks' bounding box); ``None`` means no hand was found.
+photo's width and height, z on the scale of x, as MediaPipe gives them), ``size`` (the photo's
+[width, height] in pixels: what turns those fractions back into pixel-true proportions),
+``world`` (MediaPipe's 21 × [x, y, z] world landmarks in metres about the hand's centre, or absent
+when the source has none), ``handedness`` ("Left"/"Right"), ``score`` and ``box`` ([x0, y0, x1,
+y1], fractions of the photo, the landmarks' bounding box); ``None`` means no hand was found.
 
 The cache (``<cache_dir>/hands-<settings digest>.json``) maps each file to its size, mtime and
 result, so a changed photo is detected again and other settings get their own cache file.
@@ -27,12 +30,12 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from asl import ASLError, brief, resolve_cache_dir
-from asl.data.folder import load_image
+from asl.data.folder import image_size, load_image
 from asl.inputs import HAND_SOURCES, check_detector
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: results carry the photo's size and the world landmarks
 INSTALL_HINT = "pip install -e '.[hands]'"
 Result = dict[str, Any] | None
 Detector = Callable[[np.ndarray], Result]
@@ -79,7 +82,11 @@ class MediaPipeDetector:
         lm[:, 0] = (lm[:, 0] * W - pad) / w  # back to fractions of the unpadded photo
         lm[:, 1] = (lm[:, 1] * H - pad) / h
         cls = out.multi_handedness[0].classification[0]
-        return {"landmarks": lm.round(5).tolist(), "handedness": cls.label, "score": round(float(cls.score), 4)}
+        res = {"landmarks": lm.round(5).tolist(), "handedness": cls.label, "score": round(float(cls.score), 4)}
+        if out.multi_hand_world_landmarks:
+            world = [[p.x, p.y, p.z] for p in out.multi_hand_world_landmarks[0].landmark]
+            res["world"] = np.round(world, 5).tolist()
+        return res
 
     def __call__(self, rgb: np.ndarray) -> Result:
         side = max(rgb.shape[:2])
@@ -99,6 +106,10 @@ class MediaPipeDetector:
                     lm = np.asarray(res["landmarks"])
                     lm[:, 0] = 1 - lm[:, 0]
                     res["landmarks"] = lm.round(5).tolist()
+                    if "world" in res:
+                        world = np.asarray(res["world"])
+                        world[:, 0] = -world[:, 0]
+                        res["world"] = world.round(5).tolist()
                     res["handedness"] = {"Left": "Right", "Right": "Left"}.get(res["handedness"], res["handedness"])
             elif retry == "upscale":
                 res = self._run(cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
@@ -215,7 +226,9 @@ def _detect(paths: list[Path], todo: list[int], settings: dict[str, Any], detect
 
 def _detect_one(detector: Detector, path: Path) -> tuple[Result, str | None]:
     try:
-        return detector(load_image(path)), None
+        rgb = load_image(path)
+        res = detector(rgb)
+        return (None if res is None else {**res, "size": [rgb.shape[1], rgb.shape[0]]}), None
     except ASLError:
         return None, None  # unreadable files are reported by the image loader
     except Exception as e:  # noqa: BLE001  (a photo that crashes the detector is a miss, not the end of the run)
@@ -251,18 +264,18 @@ def write_rates(rates: dict[str, float], counts: dict[str, int], path: str | os.
             w.writerow([c, counts.get(c, 0), f"{r:.4f}"])
 
 
-def keypoint_results(root: str | os.PathLike, relative: Sequence[str]) -> list[Result]:
+def keypoint_results(root: str | os.PathLike, paths: Sequence[Path], relative: Sequence[str]) -> list[Result]:
     """Results from a set's own ``keypoints.csv`` (the synthetic set's ground truth), no detector."""
     from asl.data.synthetic import read_keypoints  # noqa: PLC0415
 
     table = read_keypoints(root)
     out: list[Result] = []
-    for name in relative:
+    for path, name in zip(paths, relative, strict=True):
         kp = table.get(name)
         if kp is None:
             out.append(None)
             continue
-        out.append({"landmarks": kp.tolist(), "handedness": None, "score": 1.0,
+        out.append({"landmarks": kp.tolist(), "handedness": None, "score": 1.0, "size": list(image_size(path)),
                     "box": [float(v) for v in (*kp[:, :2].min(0), *kp[:, :2].max(0))]})
     return out
 
@@ -279,5 +292,5 @@ def hand_results(root: str | os.PathLike, paths: Sequence[Path], relative: Seque
     if source == "keypoints" and not has_keypoints:
         raise ASLError(f"data.hands.source=keypoints: {root}/keypoints.csv does not exist; use source=detector")
     if source == "keypoints" or (source == "auto" and has_keypoints):
-        return keypoint_results(root, relative)
+        return keypoint_results(root, paths, relative)
     return detect_files(paths, settings, resolve_cache_dir(cache_dir), detector, workers=workers, errors=errors)

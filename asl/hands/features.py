@@ -1,8 +1,9 @@
 """Landmark features that ignore where the hand is and how big it is, and landmark augmentation.
 
 Input everywhere: a float tensor (B, 64) = the 21 landmarks (x, y, z) in MediaPipe's order,
-flattened, x and y as fractions of the photo, followed by a handedness code (+1 right, -1 left,
-0 unknown). An all-zero row means "no hand" (see :func:`present`).
+flattened, in pixel-true proportions (x, y and z as fractions of the photo's longer side, see
+:func:`encode`), followed by a handedness code (+1 right, -1 left, 0 unknown). An all-zero row
+means "no hand" (see :func:`present`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,22 @@ EDGES = [(0, 1), (0, 5), (0, 17), (5, 9), (9, 13), (13, 17)] + [(f[i], f[i + 1])
 _JOINTS = [(0 if i == 0 else f[i - 1], f[i], f[i + 1]) for f in FINGERS for i in range(3)]
 
 
-def encode(landmarks: np.ndarray | Sequence | None, handedness: str | None = None) -> np.ndarray:
-    """One model input row (64 floats) from (21, 3) landmarks; zeros when there is no hand."""
+def encode(landmarks: np.ndarray | Sequence | None, handedness: str | None = None,
+           size: Sequence[int] | None = None) -> np.ndarray:
+    """One model input row (64 floats) from (21, 3) landmarks; zeros when there is no hand.
+
+    MediaPipe gives x as a fraction of the photo's width, y of its height and z on x's scale, so on a
+    640 × 480 frame a hand would be stretched 4:3 before distances and angles are taken. With the
+    photo's ``size`` (width, height) every coordinate becomes a fraction of the longer side: the
+    same hand in a wide or a tall photo gives the same row. Square photos are unchanged.
+    """
     row = np.zeros(INPUT_DIM, np.float32)
     if landmarks is not None:
-        row[:-1] = np.asarray(landmarks, np.float32).reshape(-1)
+        lm = np.asarray(landmarks, np.float32).reshape(NUM_LANDMARKS, 3).copy()
+        if size is not None:
+            w, h = (float(v) for v in size)
+            lm *= np.array([w, h, w], np.float32) / max(w, h)
+        row[:-1] = lm.reshape(-1)
         row[-1] = {"Right": 1.0, "Left": -1.0}.get(handedness or "", 0.0)
     return row
 

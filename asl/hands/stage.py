@@ -29,6 +29,7 @@ class HandStage:
     def __init__(self, spec: InputSpec, cache_dir: str | os.PathLike | None, workers: int | None = None):
         self.spec, self.cache_dir, self.workers = spec, cache_dir, workers  # workers: detector processes
         self.results: list[dict[str, Any] | None] | None = None
+        self.dropped_splits: list[str | None] = []  # under no_hand=drop: each dropped photo's split (None: not split yet)
 
     def find(self, root: Path, table: ImageTable, splits: list[str] | None) -> list[str] | None:
         """Each image's hand (keypoints.csv or the cached detector) when crops or landmarks are wanted.
@@ -53,6 +54,7 @@ class HandStage:
                            f"Use data.no_hand=drop (listed in skipped_files.csv) or keep.")
         if missing and self.spec.no_hand == "drop":
             keep = [i for i in range(len(results)) if i not in missing]
+            self.dropped_splits = [splits[i] if splits is not None else None for i in missing]
             table.drop(missing, what="hand-less")
             results = [results[i] for i in keep]
             splits = [splits[i] for i in keep] if splits is not None else None

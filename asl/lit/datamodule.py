@@ -210,6 +210,19 @@ class ASLDataModule(pl.LightningDataModule):
         names = [table.relative(i) for i in range(len(table.paths))]
         return make_splits(self.labels, names, self.classes, self.split_cfg, self.seed, near)
 
+    def hand_found(self, split: str) -> np.ndarray | None:
+        """Per image of ``split`` (in loader order): whether a hand was detected; None when the model uses no hands."""
+        if self.landmarks is None:
+            return None
+        rows = self.landmarks[self.store_index[self.indices(split)]]
+        return np.abs(rows[:, :-1]).sum(1) > 0
+
+    def dropped_without_hand(self, split: str) -> int:
+        """Photos of ``split`` left out for want of a hand (``data.no_hand=drop``). Photos dropped before a
+        training run split its data belong to no split (they are in skipped_files.csv); for
+        ``evaluate_all`` every dropped photo was a test photo."""
+        return sum(s == split or (s is None and self.evaluate_all) for s in self.hands.dropped_splits)
+
     def relative_names(self) -> list[str]:
         """Every image's path relative to the data root (``splits.csv``'s ``file`` column)."""
         return [self.table.relative(i) for i in range(len(self.labels))]

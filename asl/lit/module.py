@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -84,6 +85,7 @@ class ASLClassifier(pl.LightningModule):
         self.test_per_class = MulticlassAccuracy(n, average=None)
         self.test_confusion = MulticlassConfusionMatrix(n)
         self.test_results: dict[str, Any] = {}
+        self.test_correct = np.zeros(0, bool)  # after a test: per test image (loader order), right or wrong
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if model.get("compile"):
@@ -168,10 +170,12 @@ class ASLClassifier(pl.LightningModule):
         logits = self.logits(x)  # all classes, always
         for metric in (self.test_acc, self.test_acc_macro, self.test_f1, self.test_per_class, self.test_confusion):
             metric.update(logits, y)
+        self._test_correct.append((logits.argmax(-1) == y).cpu())
 
     def on_test_epoch_start(self) -> None:
         for metric in (self.test_acc, self.test_acc_macro, self.test_f1, self.test_per_class, self.test_confusion):
             metric.reset()
+        self._test_correct: list[torch.Tensor] = []
 
     def on_test_epoch_end(self) -> None:
         scalars = {
@@ -190,6 +194,7 @@ class ASLClassifier(pl.LightningModule):
             "confusion": confusion.tolist(),
             "num_images": int(support.sum()),
         }
+        self.test_correct = torch.cat(self._test_correct).numpy() if self._test_correct else np.zeros(0, bool)  # per image
         logger = self.logger
         if logger is not None and hasattr(logger.experiment, "add_figure"):
             logger.experiment.add_figure("test/confusion_matrix", confusion_figure(confusion, self.class_names), self.global_step)

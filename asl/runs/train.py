@@ -23,7 +23,7 @@ from asl.lit.features import use_cached_features
 from asl.lit.module import ASLClassifier, load_classifier_hparams
 from asl.lit.resume import AtomicCheckpointIO, EpochSeed
 from asl.runs import audit as audit_report
-from asl.runs.evaluate import background_shift, evaluate
+from asl.runs.evaluate import background_shift, evaluate, photo_accounting
 from asl.runs.run_folder import RunFolder
 from asl.runs.schema import check_config
 from asl.targets import CALLBACKS, DEVICE_TRANSFORMS, LOGGERS, TRANSFORMS, build, check_targets
@@ -112,6 +112,7 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     results = dict(module.test_results)
     metrics = {
         **{k: results[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")},
+        **photo_accounting(module, dm),
         "per_class_acc": results["per_class_acc"],
         "num_test_images": results["num_images"],
         "best_val_acc": float(ckpt_cb.best_model_score) if best and ckpt_cb.best_model_score is not None else None,
@@ -179,8 +180,9 @@ def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str
     for name, root in sets.items():
         r = evaluate(ckpt, str(root), run.path / "eval" / str(name), loader, cache_dir, unknown_folders="ignore",
                      accelerator=accelerator)
-        flat.update({f"eval/{name}/{k}": r[f"test/{k}"] for k in ("acc", "acc_macro", "f1_macro")})
-        log.info("eval set %s (%s): accuracy %.4f, macro-F1 %.4f", name, root, r["test/acc"], r["test/f1_macro"])
+        flat.update({f"eval/{name}/{k}": r[f"test/{k}"] for k in ("acc", "acc_macro", "f1_macro", "acc_all_photos", "acc_with_hand")})
+        log.info("eval set %s (%s): accuracy %.4f (all %d photos, no hand = wrong: %.4f), macro-F1 %.4f", name, root,
+                 r["test/acc"], r["photos"]["all"], r["test/acc_all_photos"], r["test/f1_macro"])
     return flat
 
 
