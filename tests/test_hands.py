@@ -187,6 +187,11 @@ def test_landmark_model_predicts_and_draws_with_the_detector(photos, tmp_path, s
     assert sum(c["count"] for c in r["top_confusions"]) == round(11 * (1 - r["test/acc"]))
     assert "12 photos" in out.stdout and "1 without a detected hand, counted wrong" in out.stdout
     assert "worst letters: " in out.stdout and "most frequent confusions: " in out.stdout
+    # AdaBN: the statistics of the evaluated photos, the same accounting
+    from asl.runs.evaluate import evaluate
+    adapted = evaluate(metrics["best_checkpoint"], str(photos), tmp_path / "adapted", {"num_workers": 0},
+                       str(tmp_path / "cache"), accelerator="cpu", adapt_bn=True)
+    assert adapted["adapt_bn"] is True and adapted["photos"] == r["photos"]
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "asl_massey_black" / "A").is_dir(), reason="../shared/data not present")

@@ -172,3 +172,29 @@ def test_gradual_unfreezing_and_backbone_lr(tiny_synthetic):
     head_group, backbone_group = opt.param_groups
     assert head_group["lr"] == 0.5 and backbone_group["lr"] == pytest.approx(0.05)
     assert {id(p) for p in head_group["params"]} == {id(p) for p in module.net.head.parameters()}
+
+
+def test_adapt_batchnorm_takes_the_new_photos_statistics_and_keeps_the_weights():
+    """AdaBN: running statistics become the new data's (each layer after the previous one adapted);
+    learned weights stay; a model without BatchNorm is told so in one line."""
+    from torch import nn
+
+    from asl.models.batchnorm import adapt_batchnorm
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    weights = [p.clone() for p in model.parameters()]
+    new = torch.randn(320, 3) * 2 + 5  # another setting, five equal batches (the average is per batch)
+    batches = [new[i:i + 64] for i in range(0, 320, 64)] + [new[:1]]  # a batch of one is skipped
+    assert adapt_batchnorm(model, batches) == 2 and not model.training
+    with torch.no_grad():
+        h = model[0](new)
+        torch.testing.assert_close(model[1].running_mean, h.mean(0), atol=1e-4, rtol=0)
+        per_batch_var = torch.stack([h[i:i + 64].var(0) for i in range(0, 320, 64)]).mean(0)
+        torch.testing.assert_close(model[1].running_var, per_batch_var, atol=1e-4, rtol=1e-4)
+        z = model[2](model[1](h))  # the second BatchNorm measured what the adapted first one gives (normalised
+        torch.testing.assert_close(model[4].running_mean, z.mean(0), atol=0.02, rtol=0)  # by batch statistics then)
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters(), strict=True))
+    assert model[1].momentum == 0.1
+    with pytest.raises(ASLError, match="adapt_bn: this model has no BatchNorm"):
+        adapt_batchnorm(nn.Linear(3, 2), batches)

@@ -5,16 +5,20 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from asl import ASLError
 from asl.cli import command
 from asl.runs.evaluate import background_shift, evaluate
 
 
 @command("eval")
 def main(cfg: DictConfig) -> None:
+    for key in ("adapt_bn", "hand_share", "background_shift"):
+        if not isinstance(cfg[key], bool):
+            raise ASLError(f"{key} must be true or false, got {cfg[key]!r}")
     loader = {"eval_batch_size": cfg.data.batch_size, "num_workers": cfg.data.num_workers}
     cache_dir = cfg.paths.cache_dir if cfg.data.cache else None
     r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, loader, cache_dir, cfg.data.unknown_folders,
-                 cfg.accelerator, cfg.hand_share)
+                 cfg.accelerator, cfg.hand_share, cfg.adapt_bn)
     share = r.get("background_reliance")
     photos = r["photos"]
     worst = ", ".join(f"{w['letter']} {w['acc']:.2f} (of {w['photos']})" for w in r["worst_letters"])
@@ -22,7 +26,7 @@ def main(cfg: DictConfig) -> None:
     hands = ("" if photos["without_hand"] is None else
              f" ({photos['without_hand']} without a detected hand, counted wrong; with a hand: {r['test/acc_with_hand']:.4f})")
     print(
-        f"\n{r['data']}: {photos['all']} photos\n"
+        f"\n{r['data']}: {photos['all']} photos{' (BatchNorm statistics adapted to them: adapt_bn)' if r['adapt_bn'] else ''}\n"
         f"  accuracy over all photos {r['test/acc_all_photos']:.4f}{hands}\n"
         f"  over the {r['num_images']} classified: accuracy {r['test/acc']:.4f}   macro-accuracy {r['test/acc_macro']:.4f}"
         f"   macro-F1 {r['test/f1_macro']:.4f}\n"

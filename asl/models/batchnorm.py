@@ -80,3 +80,37 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any]) -> int:
         bn.running_mean.copy_(mean)
         bn.running_var.copy_(var)
     return len(norms)
+
+
+@torch.no_grad()
+def adapt_batchnorm(model: nn.Module, batches: Iterable[Any]) -> int:
+    """AdaBN: replace every BatchNorm's running statistics by those of ``batches`` (unlabelled photos of
+    a new setting), the learned weights untouched. The model is in eval mode afterwards.
+
+    One pass with the BatchNorms in train mode and a cumulative average (``momentum=None``), the
+    rest in eval mode (no dropout): each layer sees the previous ones already adapted. A batch of one
+    is skipped (a BatchNorm cannot take statistics of a single value). Returns the number of BatchNorms.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise ASLError("adapt_bn: this model has no BatchNorm layer, there are no statistics to adapt")
+    momenta = [bn.momentum for bn in norms]
+    model.eval()
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    seen = 0
+    try:
+        for batch in batches:
+            n = len(batch[0]) if isinstance(batch, tuple | list) else len(batch)
+            if n > 1:
+                model(batch)
+                seen += n
+    finally:
+        for bn, m in zip(norms, momenta, strict=True):
+            bn.momentum = m
+        model.eval()
+    if not seen:
+        raise ASLError("adapt_bn: no batch of two or more photos to measure the statistics on")
+    return len(norms)

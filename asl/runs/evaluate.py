@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from asl import ASLError, resolve_cache_dir
 from asl.lit.datamodule import ASLDataModule
 from asl.lit.module import ASLClassifier, load_classifier
+from asl.models.batchnorm import adapt_batchnorm
 from asl.runs.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -84,17 +85,22 @@ def trainer_for(accelerator: str) -> pl.Trainer:
 
 def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | Path | None = None,
              loader: Mapping[str, Any] | None = None, cache_dir: str | None = None, unknown_folders: str = "error",
-             accelerator: str = "auto", hand_share: bool = True) -> dict[str, Any]:
+             accelerator: str = "auto", hand_share: bool = True, adapt_bn: bool = False) -> dict[str, Any]:
     """Test metrics (accuracy over the classified photos, over all photos and over those with a hand
     (:func:`photo_accounting`), macro-F1, per-class accuracy, confusion matrix, the worst letters and
     confusions) written to ``output_dir``.
 
     With ``hand_share`` and data with hand masks, also ``background_reliance``: the share of the
-    Grad-CAM mass inside the hand (see :mod:`asl.runs.gradcam`).
+    Grad-CAM mass inside the hand (see :mod:`asl.runs.gradcam`). With ``adapt_bn``, the BatchNorm
+    statistics are first re-estimated on the evaluated photos, labels unused (AdaBN,
+    :func:`asl.models.batchnorm.adapt_batchnorm`).
     """
     module = load_classifier(ckpt_path)
     dm = datamodule_for(module, ckpt_path, root, loader or {}, cache_dir, unknown_folders)
     dm.setup("test")
+    if adapt_bn:
+        n = adapt_batchnorm(module, (x for x, _ in dm.test_dataloader()))
+        log.info("adapt_bn: %d BatchNorm(s) re-estimated on %d unlabelled photos", n, len(dm.dataset("test")))
     if output_dir is None:
         run = RunFolder.of_checkpoint(ckpt_path) or RunFolder(Path(ckpt_path).expanduser().resolve().parent)
         output_dir = run.eval_dir("eval", Path(root).expanduser().resolve().name if root else "test")
@@ -104,7 +110,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     results.update(photo_accounting(module, dm))
     results.update(error_table(results, module.class_names))
     results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
-                   skipped_files=len(dm.table.skipped))
+                   skipped_files=len(dm.table.skipped), adapt_bn=adapt_bn)
     if hand_share and dm.store.has_masks and dm.spec.inputs == "image":
         from asl.runs.gradcam import background_reliance  # noqa: I001  (grad-cam: only for data with masks)
 
