@@ -9,7 +9,17 @@ from hydra import compose, initialize_config_dir
 
 from asl.cli import CONFIG_PATH
 from asl.data import synthetic
-from asl.hands.features import INPUT_DIM, augment, encode, feature_dim, features, normalise, present
+from asl.hands.features import (
+    HANDEDNESS,
+    INPUT_DIM,
+    POINTS,
+    augment,
+    encode,
+    feature_dim,
+    features,
+    normalise,
+    present,
+)
 from asl.lit.module import load_classifier
 from asl.models import create_model
 from asl.runs.train import train
@@ -22,13 +32,25 @@ def rows(tiny_synthetic) -> torch.Tensor:
 
 
 def _move(x: torch.Tensor, shift=(0.1, -0.2), scale=1.0, mirror=False) -> torch.Tensor:
-    lm = x[:, :-1].reshape(-1, 21, 3).clone()
+    """The same hands elsewhere in the photo, larger or smaller, or mirrored (world landmarks mirror too)."""
+    lm = x[:, :POINTS].reshape(-1, 21, 3).clone()
+    world = x[:, HANDEDNESS + 1:].reshape(-1, 21, 3).clone()
     if mirror:
         lm[..., 0] = 1 - lm[..., 0]
+        world[..., 0] = -world[..., 0]
     lm[..., :2] = lm[..., :2] * scale + torch.tensor(shift)
     lm[..., 2] = lm[..., 2] * scale
-    hand = -x[:, -1:] if mirror else x[:, -1:]
-    return torch.cat([lm.flatten(1), hand], 1)
+    hand = x[:, HANDEDNESS:HANDEDNESS + 1]
+    return torch.cat([lm.flatten(1), -hand if mirror else hand, world.flatten(1)], 1)
+
+
+def _with_world(rows: torch.Tensor, turn: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows given world landmarks (the image landmarks as metres about the wrist), turned by ``turn`` (3 × 3)."""
+    lm = rows[:, :POINTS].reshape(-1, 21, 3)
+    world = (lm - lm[:, :1]) * 0.1
+    if turn is not None:
+        world = world @ turn.T
+    return torch.cat([rows[:, :HANDEDNESS + 1], world.flatten(1)], 1)
 
 
 def test_features_ignore_position_and_size_and_mirror_left_hands(rows):
@@ -58,15 +80,35 @@ def test_no_hand_rows_stay_zero_and_augmentation_changes_only_hands(rows):
     assert torch.allclose(b[:, :3], x[:4, :3], atol=1e-5)
     # Tilt turns the hand rigidly about the wrist: 3-D distances to the wrist stay, the 2-D view changes.
     c = augment(x[:4], tilt=40, generator=g)
-    d3 = lambda r: (r[:, :-1].reshape(-1, 21, 3) - r[:, :3].reshape(-1, 1, 3)).norm(dim=-1)  # noqa: E731
+    d3 = lambda r: (r[:, :POINTS].reshape(-1, 21, 3) - r[:, :3].reshape(-1, 1, 3)).norm(dim=-1)  # noqa: E731
     assert torch.allclose(d3(c), d3(x[:4]), atol=1e-5) and not torch.allclose(c, x[:4])
+    # World landmarks, where present, turn with the image landmarks: their 3-D distances stay too.
+    w = _with_world(x[:4])
+    e = augment(w, tilt=40, rotate=30, generator=g)
+    d3w = lambda r: (r[:, HANDEDNESS + 1:].reshape(-1, 21, 3) - r[:, HANDEDNESS + 1:HANDEDNESS + 4].reshape(-1, 1, 3)).norm(dim=-1)  # noqa: E731
+    assert torch.allclose(d3w(e), d3w(w), atol=1e-5) and not torch.allclose(e[:, HANDEDNESS + 1:], w[:, HANDEDNESS + 1:])
+
+
+def test_palm_frame_features_ignore_how_the_hand_is_turned_and_orientation_keeps_it(rows):
+    """canonical and distances3d describe the handshape whatever way the hand is turned in 3-D (a side-on
+    D reads like a frontal one); orientation changes with the turn (G/Q, H/U, K/P differ only there);
+    without world landmarks the image landmarks stand in."""
+    kinds = ["canonical", "distances3d"]
+    angle = torch.tensor(0.9)
+    turn = torch.tensor([[1.0, 0, 0], [0, torch.cos(angle), -torch.sin(angle)], [0, torch.sin(angle), torch.cos(angle)]])
+    front, side = _with_world(rows), _with_world(rows, turn)
+    torch.testing.assert_close(features(side, kinds), features(front, kinds), atol=1e-4, rtol=0)
+    assert not torch.allclose(features(side, ["orientation"]), features(front, ["orientation"]), atol=1e-2)
+    torch.testing.assert_close(features(_move(front, mirror=True), kinds), features(front, kinds), atol=1e-4, rtol=0)
+    torch.testing.assert_close(features(rows, kinds), features(_move(rows, scale=0.5), kinds), atol=1e-4, rtol=0)
+    assert features(front, ["coords", "distances", "angles"]).equal(features(rows))  # the default set reads no world
 
 
 def test_fusion_falls_back_to_the_image_branch_without_a_hand():
     net = create_model(name="fusion", num_classes=5, input_size=32, image={"name": "small_cnn", "widths": [4, 4, 8, 8, 8]},
                        landmarks={"hidden": [16]}).eval()
     images, lm = torch.rand(3, 3, 32, 32), torch.zeros(3, INPUT_DIM)
-    lm[0, :-1] = torch.rand(63)
+    lm[0, :POINTS] = torch.rand(POINTS)
     out = net((images, lm))
     image_only = net.image(images).log_softmax(-1)
     assert torch.allclose(out[1:], image_only[1:]) and not torch.allclose(out[0], image_only[0])

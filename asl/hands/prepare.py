@@ -33,8 +33,10 @@ def input_transform(spec: InputSpec, transforms: Sequence[dict[str, Any]] | None
 
 
 def landmark_row(hand: dict[str, Any] | None) -> np.ndarray:
-    """The 64-float landmark row of a hand result (zeros: no hand), in pixel-true proportions."""
-    return encode(hand and hand["landmarks"], hand and hand["handedness"], hand and hand.get("size"))
+    """The landmark row of a hand result (zeros: no hand), in pixel-true proportions (:func:`encode`)."""
+    if hand is None:
+        return encode(None)
+    return encode(hand["landmarks"], hand["handedness"], hand.get("size"), hand.get("world"))
 
 
 def assemble(image: torch.Tensor | None, landmarks: torch.Tensor | None, spec: InputSpec):

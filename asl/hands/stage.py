@@ -70,5 +70,5 @@ class HandStage:
         return ImageStore(paths, self.spec.image_size, mask_paths, self.cache_dir, mask_from=mask_from, mask_tag=mask_tag)
 
     def landmarks(self) -> np.ndarray | None:
-        """One 64-float row per image (zeros where no hand was found), or None without hands."""
+        """One landmark row per image (asl.hands.features) (zeros where no hand was found), or None without hands."""
         return None if self.results is None else np.stack([landmark_row(r) for r in self.results])

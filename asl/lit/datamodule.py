@@ -27,6 +27,7 @@ from asl.data.masks import mask_source
 from asl.data.sampling import EpochShuffle, repeat_to
 from asl.data.split import SPLIT_KEYS, SPLITS, check_spec, make_splits, read_manifest
 from asl.data.transforms import DeviceAugment, on_images
+from asl.hands.features import POINTS
 from asl.hands.prepare import assemble, input_transform
 from asl.hands.stage import HandStage
 from asl.inputs import InputSpec
@@ -57,7 +58,7 @@ class ImageDataset(Dataset):
     """(model input, label) for a subset of an :class:`ImageStore`; masks go through the transform too.
 
     The image tensor is what the transform makes: uint8 for training, normalised floats otherwise.
-    With ``landmarks`` (one 64-float row per store image) the input follows ``spec.inputs``. With
+    With ``landmarks`` (one row per store image, asl.hands.features) the input follows ``spec.inputs``. With
     ``features`` (one row per store image: a frozen backbone's output, :mod:`asl.lit.features`) the
     input is that row, and no image is read.
     """
@@ -215,7 +216,7 @@ class ASLDataModule(pl.LightningDataModule):
         if self.landmarks is None:
             return None
         rows = self.landmarks[self.store_index[self.indices(split)]]
-        return np.abs(rows[:, :-1]).sum(1) > 0
+        return np.abs(rows[:, :POINTS]).sum(1) > 0
 
     def dropped_without_hand(self, split: str) -> int:
         """Photos of ``split`` left out for want of a hand (``data.no_hand=drop``). Photos dropped before a

@@ -117,7 +117,7 @@ class ASLClassifier(pl.LightningModule):
         return x
 
     def forward(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """``x``: images (B, 3, H, W; uint8 or normalised floats), landmark rows (B, 64), or (images,
+        """``x``: images (B, 3, H, W; uint8 or normalised floats), landmark rows (B, asl.hands.features.INPUT_DIM), or (images,
         landmarks) for fusion."""
         return self.net(self.prepare(x))
 

@@ -15,7 +15,7 @@ from asl.models.registry import register_model
 
 
 class LandmarkMLP(StagedModel):
-    """(B, 64) landmark rows (see :mod:`asl.hands.features`) → class logits.
+    """(B, INPUT_DIM) landmark rows (see :mod:`asl.hands.features`) → class logits.
 
     Augmentation runs inside ``forward`` in training mode only (like dropout), so every
     datamodule, worker count and export path gets it without extra plumbing. The body is the one
