@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Question 3 (issue 19): which landmark recipe holds up in a new room and on a new person. Each row on
+# both transfers (massey -> every room photo, room -> every massey photo) and on massey's unseen signer
+# (train hand1-3, val hand4, test hand5), 3 seeds; scored over ALL photos, a photo without a detected
+# hand counted wrong (metrics.json: test/acc_all_photos, eval/<set>/acc_all_photos). Rows are chosen by
+# the mean of the three set-ups, never by one.
+#
+#   experiments/robustness/run.sh                          # every row
+#   ROWS=lm_pose SETUPS=signer SEEDS=0 experiments/robustness/run.sh
+#   python experiments/robustness/summarise.py             # the table
+#
+# Needs the filled detector cache (asl-prepare hands data.root=..., run below) or mediapipe.
+# Env: DATA, OUT, ROWS, SETUPS, SEEDS, EXTRA (more overrides for every run).
+set -euo pipefail
+DATA=${DATA:-../shared/data}
+OUT=${OUT:-experiments/robustness/runs}
+ROWS=${ROWS:-"lm_base lm_pose lm_pose_only lm_pose_tilt"}
+SETUPS=${SETUPS:-"massey2room room2massey signer"}
+SEEDS=${SEEDS:-0,1,2}
+EXTRA=${EXTRA:-}
+M=$DATA/asl_massey_black
+R=$DATA/asl_alphabet_room
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+asl-prepare hands data.root=$M
+asl-prepare hands data.root=$R
+
+POSE="[coords,distances,angles,canonical,orientation,distances3d]"
+for row in $ROWS; do
+  case $row in
+    lm_base) MODEL=(model=landmark_mlp) ;;                                   # image landmarks: coords, 2-D distances, angles
+    lm_pose) MODEL=(model=landmark_mlp "model.features=$POSE") ;;            # + the hand in its palm's 3-D frame (world landmarks)
+    lm_pose_only) MODEL=(model=landmark_mlp "model.features=[canonical,orientation,distances3d]") ;;  # the 3-D kinds alone
+    lm_pose_tilt) MODEL=(model=landmark_mlp "model.features=$POSE" model.augment.tilt=30) ;;          # + hands turned side-on
+    *) echo "unknown row $row" >&2; exit 2 ;;
+  esac
+  for setup in $SETUPS; do
+    case $setup in
+      massey2room) SETUP=(data.root=$M 'data.split.fractions=[0.8,0.1,0.1]' +eval_sets.room=$R) ;;
+      room2massey) SETUP=(data.root=$R 'data.split.fractions=[0.8,0.1,0.1]' +eval_sets.massey=$M) ;;
+      signer) SETUP=(data.root=$M "data.split.group_by='(hand\d+)_'" 'data.split.group_assign={val:[hand4],test:[hand5]}') ;;
+      *) echo "unknown setup $setup" >&2; exit 2 ;;
+    esac
+    # shellcheck disable=SC2086
+    asl-train -m "${MODEL[@]}" data=folder "${SETUP[@]}" data.no_hand=drop data.batch_size=128 trainer.max_epochs=40 \
+      trainer=cpu data.audit=false data.num_workers=0 logger=none callbacks.lr_monitor=null seed=$SEEDS \
+      hydra.sweep.dir=$OUT/$row/$setup 'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
+    # AdaBN (asl-eval adapt_bn=true): the same model on the other set, its BatchNorm statistics first
+    # re-estimated on that set's photos, labels unused -> <run>/adapted/metrics.json
+    case $setup in massey2room) other=$R ;; room2massey) other=$M ;; *) other="" ;; esac
+    if [ -n "$other" ]; then
+      for run in "$OUT/$row/$setup"/*/; do
+        asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" data.root=$other adapt_bn=true "output_dir='${run}adapted'" \
+          data.num_workers=0 > /dev/null
+      done
+    fi
+  done
+done
+python experiments/robustness/summarise.py "$OUT"

@@ -1,0 +1,48 @@
+"""Table of experiments/robustness/run.sh: accuracy over all photos (no hand = wrong) per row and set-up,
+mean ± sample std over seeds, and the mean of the three set-ups (how rows are chosen).
+
+    python experiments/robustness/summarise.py [OUT=experiments/robustness/runs]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+# set-up → the metrics.json keys of (all photos, photos with a hand)
+KEYS = {"massey2room": ("eval/room/acc_all_photos", "eval/room/acc_with_hand"),
+        "room2massey": ("eval/massey/acc_all_photos", "eval/massey/acc_with_hand"),
+        "signer": ("test/acc_all_photos", "test/acc_with_hand")}
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "–"
+    sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
+
+
+def main(out: str = "experiments/robustness/runs") -> None:
+    print("| row | massey → room: all photos | with a hand | + AdaBN | room → massey: all photos | with a hand | + AdaBN "
+          "| unseen signer: all photos | mean of the three | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in sorted(p for p in Path(out).iterdir() if p.is_dir() and p.name != "aspect"):
+        cells, means, seeds = [], [], set()
+        for setup, (all_key, hand_key) in KEYS.items():
+            runs = [json.loads(m.read_text()) for m in sorted((row / setup).glob("*/metrics.json"))]
+            all_photos = [r[all_key] for r in runs if all_key in r]
+            seeds.add(len(all_photos))
+            cells.append(cell(all_photos))
+            if setup != "signer":
+                cells.append(cell([r[hand_key] for r in runs if hand_key in r]))
+                adapted = [json.loads(m.read_text()) for m in sorted((row / setup).glob("*/adapted/metrics.json"))]
+                cells.append(cell([r["test/acc_all_photos"] for r in adapted]))
+            means.append(statistics.mean(all_photos) if all_photos else None)
+        mean = f"{100 * statistics.mean(means):.1f}" if None not in means else "–"
+        print(f"| {row.name} | {' | '.join(cells)} | {mean} | {'/'.join(str(s) for s in sorted(seeds))} |")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
