@@ -8,7 +8,8 @@
 #
 # BEFORE: a checkout of the commit before the fix (git worktree add --detach /tmp/before d14940a); its
 # asl-eval runs with that checkout first on the import path (the installed package is editable).
-# Env: DATA, OUT (runs), PADDED (the padded copies, outside the project), SEEDS.
+# Env: DATA, OUT (runs), PADDED (the padded copies, outside the project), SEEDS; SKIP_TRAIN=1 / SKIP_AFTER=1
+# reuse the runs / the evaluations with this code already in OUT.
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-experiments/robustness/runs/aspect}
@@ -21,7 +22,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 for aspect in 1:1 4:3 3:4; do
   [ -d "$PADDED/${aspect/:/x}" ] || python experiments/robustness/pad_photos.py "$M" "$PADDED/${aspect/:/x}" --aspect $aspect --match hand5_
 done
-asl-train -m model=landmark_mlp data=folder data.root=$M "data.split.group_by='(hand\d+)_'" \
+[ -n "${SKIP_TRAIN:-}" ] || asl-train -m model=landmark_mlp data=folder data.root=$M "data.split.group_by='(hand\d+)_'" \
   'data.split.group_assign={val:[hand4],test:[hand5]}' data.no_hand=drop data.batch_size=128 trainer.max_epochs=40 \
   trainer=cpu data.audit=false data.num_workers=0 logger=none callbacks.lr_monitor=null seed=$SEEDS \
   hydra.sweep.dir=$OUT 'hydra.sweep.subdir=${hydra.job.num}'
@@ -35,10 +36,10 @@ evaluate() {  # $1: label, then asl-eval's own arguments
     done
   done
 }
-evaluate after asl-eval
+[ -n "${SKIP_AFTER:-}" ] || evaluate after asl-eval
 if [ -n "$BEFORE" ]; then
   site=$(mktemp -d)  # put the old checkout before the editable install on the import path
-  printf 'import sys\nsys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f)]\nsys.path.insert(0, %r)\n' \
+  printf 'import sys\nsys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f)]\nsys.path.insert(0, "%s")\n' \
     "$(cd "$BEFORE" && pwd)" > "$site/sitecustomize.py"
   evaluate before env PYTHONPATH="$site" asl-eval
 fi
