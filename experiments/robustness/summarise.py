@@ -1,5 +1,8 @@
 """Table of experiments/robustness/run.sh: accuracy over all photos (no hand = wrong) per row and set-up,
-mean ± sample std over seeds, and the mean of the three set-ups (how rows are chosen).
+mean ± sample std over seeds, and the mean of the three set-ups (how rows are chosen); then, per row
+and transfer, the worst letters, the most frequent confusions and the letter pairs that differ only
+by where the hand points (G/Q, H/U, K/P), from the confusion matrices summed over the seeds (photos
+with a hand).
 
     python experiments/robustness/summarise.py [OUT=experiments/robustness/runs]
 """
@@ -11,6 +14,9 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
+PAIRS = (("G", "Q"), ("H", "U"), ("K", "P"))  # same handshape, another direction
 # set-up → the metrics.json keys of (all photos, photos with a hand)
 KEYS = {"massey2room": ("eval/room/acc_all_photos", "eval/room/acc_with_hand"),
         "room2massey": ("eval/massey/acc_all_photos", "eval/massey/acc_with_hand"),
@@ -42,6 +48,25 @@ def main(out: str = "experiments/robustness/runs") -> None:
             means.append(statistics.mean(all_photos) if all_photos else None)
         mean = f"{100 * statistics.mean(means):.1f}" if None not in means else "–"
         print(f"| {row.name} | {' | '.join(cells)} | {mean} | {'/'.join(str(s) for s in sorted(seeds))} |")
+    print("\n| row | transfer | worst letters (accuracy %) | most frequent confusions (true→predicted, photos) "
+          "| G/Q, H/U, K/P mixed up (photos, both ways) |")
+    print("|---|---|---|---|---|")
+    for row in sorted(p for p in Path(out).iterdir() if p.is_dir() and p.name != "aspect"):
+        for setup, name in (("massey2room", "room"), ("room2massey", "massey")):
+            reports = [json.loads(m.read_text()) for m in sorted((row / setup).glob(f"*/eval/{name}/metrics.json"))]
+            if not reports:
+                continue
+            letters = list(reports[0]["per_class_acc"])
+            conf = sum(np.asarray(r["confusion"]) for r in reports)
+            acc = np.diag(conf) / np.maximum(conf.sum(1), 1)
+            worst = ", ".join(f"{letters[i]} {100 * acc[i]:.0f}" for i in np.argsort(acc, kind="stable")[:5])
+            off = conf.copy()
+            np.fill_diagonal(off, 0)
+            top = [np.unravel_index(k, off.shape) for k in np.argsort(-off, axis=None, kind="stable")[:5]]
+            confused = ", ".join(f"{letters[t]}→{letters[p]} {off[t, p]}" for t, p in top)
+            pairs = ", ".join(f"{a}/{b} {off[letters.index(a), letters.index(b)] + off[letters.index(b), letters.index(a)]}"
+                              for a, b in PAIRS)
+            print(f"| {row.name} | {setup} | {worst} | {confused} | {pairs} |")
 
 
 if __name__ == "__main__":
