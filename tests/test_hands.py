@@ -301,3 +301,22 @@ def test_the_same_hand_in_a_wide_and_a_tall_photo_gives_the_same_features_and_cr
     torch.testing.assert_close(feats[2], feats[0], atol=1e-5, rtol=0)
     crops = [crop_hand(np.asarray(Image.open(p)), h, margin=0.1, size=24) for p, h in zip(paths, hands, strict=True)]
     assert np.array_equal(crops[1], crops[0]) and np.array_equal(crops[2], crops[0])
+
+
+def test_accuracy_over_all_photos_counts_photos_without_a_hand_wrong_under_keep_and_drop():
+    """keep: a hand-less photo classified from the whole photo is wrong over all photos, even when right;
+    drop: dropped photos join the count. A model that uses no hands: all three accuracies agree."""
+    from types import SimpleNamespace
+
+    from asl.runs.evaluate import photo_accounting
+
+    module = SimpleNamespace(test_correct=np.array([True, True, False, True]))  # 4 classified photos
+    keep = SimpleNamespace(hand_found=lambda split: np.array([True, True, True, False]), dropped_without_hand=lambda split: 0)
+    r = photo_accounting(module, keep)
+    assert r["test/acc_all_photos"] == 2 / 4 and r["test/acc_with_hand"] == 2 / 3
+    assert r["photos"] == {"all": 4, "without_hand": 1, "without_hand_dropped": 0}
+    drop = SimpleNamespace(hand_found=lambda split: np.ones(4, bool), dropped_without_hand=lambda split: 2)
+    r = photo_accounting(module, drop)
+    assert r["test/acc_all_photos"] == 3 / 6 and r["test/acc_with_hand"] == 3 / 4 and r["photos"]["without_hand"] == 2
+    plain = SimpleNamespace(hand_found=lambda split: None)
+    assert photo_accounting(module, plain)["test/acc_all_photos"] == photo_accounting(module, plain)["test/acc_with_hand"] == 3 / 4
