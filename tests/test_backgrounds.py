@@ -151,7 +151,7 @@ def tiny_run(base: Path) -> Path:
     second = make_photo_folder(base / "second", letters="ABC", per_class=3, size=24)
     return train_in_process(run, [*TINY_TRAIN, "trainer.max_epochs=1", "data.classes=ABC", "logger=tensorboard",
                                   "data/background=procedural", "data/augment=photometric",
-                                  f"+eval_sets.second={second}", "background_shift=true",
+                                  f"+eval_sets.second={second}", "background_shift=true", "eval_adapt_bn=true",
                                   "+trainer.enable_progress_bar=false", "~callbacks.progress_bar"])
 
 
@@ -159,11 +159,14 @@ def tiny_run(base: Path) -> Path:
 def test_training_reports_extra_sets_background_shift_and_logs_a_grid(tmp_path_factory):
     run = tiny_run(tmp_path_factory.getbasetemp())
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("eval/second/acc", "eval/second/f1_macro", "background_shift/acc_original",
+    for key in ("eval/second/acc", "eval/second/f1_macro", "eval/second/acc_all_photos",
+                "eval/second/adapt_bn/acc", "eval/second/adapt_bn/acc_all_photos", "background_shift/acc_original",
                 "background_shift/acc_heldout", "background_shift/drop"):
         assert isinstance(metrics[key], float), key
     second = json.loads((run / "eval" / "second" / "metrics.json").read_text())
     assert second["num_images"] == 9 and set(second["per_class_acc"]) == {"A", "B", "C"}
+    adapted = json.loads((run / "eval" / "second" / "adapt_bn" / "metrics.json").read_text())
+    assert adapted["adapt_bn"] is True and adapted["num_images"] == 9 and second["adapt_bn"] is False
     assert (run / "eval" / "second" / "confusion_matrix.png").exists()
     assert (run / "augmented_samples.png").exists()
     events = list((run / "tb").rglob("events.out.tfevents*"))

@@ -42,6 +42,8 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "trainer.accelerator": _one_of("auto", "cpu", "gpu", "cuda", "mps", "tpu"),
     "trainer.deterministic": _one_of(True, False, "warn"),
     "trainer.log_every_n_steps": _int(1),
+    "eval_adapt_bn": _bool(),
+    "background_shift": _bool(),
     "data.batch_size": _int(1),
     "data.eval_batch_size": _int(1),
     "data.num_workers": _int(0),

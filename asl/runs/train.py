@@ -160,10 +160,11 @@ def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: i
 
 
 def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str, float]:
-    """``eval_sets: {name: folder}``: the final model on each folder, as flat ``eval/<name>/<metric>`` keys;
-    with ``background_shift``, also the test accuracy on held-out backgrounds (``background_shift/*``).
+    """``eval_sets: {name: folder}``: the final model on each folder, as flat ``eval/<name>/<metric>`` keys
+    (with ``eval_adapt_bn`` also ``eval/<name>/adapt_bn/<metric>``: AdaBN on that folder's photos); with
+    ``background_shift``, also the test accuracy on held-out backgrounds (``background_shift/*``).
 
-    Full reports (per-class accuracy, confusion matrix) go to ``<run>/eval/<name>/``.
+    Full reports (per-class accuracy, confusion matrix) go to ``<run>/eval/<name>/`` (and ``.../adapt_bn/``).
     """
     sets = cfg.get("eval_sets") or {}
     if not sets and not cfg.get("background_shift"):
@@ -177,12 +178,16 @@ def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str
     if cfg.get("background_shift"):
         shift = background_shift(ckpt, None, loader, cache_dir, accelerator, cfg.seed)
         flat.update({k: v for k, v in shift.items() if k != "background_shift/families"})
+    keys = ("acc", "acc_macro", "f1_macro", "acc_all_photos", "acc_with_hand")
     for name, root in sets.items():
-        r = evaluate(ckpt, str(root), run.path / "eval" / str(name), loader, cache_dir, unknown_folders="ignore",
-                     accelerator=accelerator)
-        flat.update({f"eval/{name}/{k}": r[f"test/{k}"] for k in ("acc", "acc_macro", "f1_macro", "acc_all_photos", "acc_with_hand")})
-        log.info("eval set %s (%s): accuracy %.4f (all %d photos, no hand = wrong: %.4f), macro-F1 %.4f", name, root,
-                 r["test/acc"], r["photos"]["all"], r["test/acc_all_photos"], r["test/f1_macro"])
+        for adapt in (False, True) if cfg.get("eval_adapt_bn") else (False,):
+            key = f"eval/{name}/adapt_bn" if adapt else f"eval/{name}"
+            r = evaluate(ckpt, str(root), run.path / key, loader, cache_dir, unknown_folders="ignore",
+                         accelerator=accelerator, adapt_bn=adapt)
+            flat.update({f"{key}/{k}": r[f"test/{k}"] for k in keys})
+            log.info("eval set %s%s (%s): accuracy %.4f (all %d photos, no hand = wrong: %.4f), macro-F1 %.4f", name,
+                     " with adapt_bn" if adapt else "", root, r["test/acc"], r["photos"]["all"], r["test/acc_all_photos"],
+                     r["test/f1_macro"])
     return flat
 
 

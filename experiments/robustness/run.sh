@@ -14,7 +14,7 @@
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-experiments/robustness/runs}
-ROWS=${ROWS:-"lm_base lm_pose lm_pose_only lm_pose_tilt"}
+ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz robust_best robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 SEEDS=${SEEDS:-0,1,2}
 EXTRA=${EXTRA:-}
@@ -29,8 +29,18 @@ for row in $ROWS; do
   case $row in
     lm_base) MODEL=(model=landmark_mlp) ;;                                   # image landmarks: coords, 2-D distances, angles
     lm_pose) MODEL=(model=landmark_mlp "model.features=$POSE") ;;            # + the hand in its palm's 3-D frame (world landmarks)
-    lm_pose_only) MODEL=(model=landmark_mlp "model.features=[canonical,orientation,distances3d]") ;;  # the 3-D kinds alone
-    lm_pose_tilt) MODEL=(model=landmark_mlp "model.features=$POSE" model.augment.tilt=30) ;;          # + hands turned side-on
+    # twice the default landmark augmentation: rotation, scale, jitter and finger lengths
+    lm_strong_aug) MODEL=(model=landmark_mlp model.augment.rotate=20 model.augment.scale=0.2 model.augment.jitter=0.04
+                          model.augment.finger_length=0.2) ;;
+    lm_noz) MODEL=(model=landmark_mlp model.use_z=false) ;;                  # without MediaPipe's relative depth
+    # the preset (asl/conf/experiment/robust_best.yaml: lm_base's recipe, scored with and without AdaBN), then
+    # its ablation: each ingredient removed in turn (AdaBN's: the columns without it)
+    robust_best) MODEL=(experiment=robust_best) ;;
+    robust_no_aug) MODEL=(experiment=robust_best model.augment.rotate=0 model.augment.scale=0 model.augment.jitter=0
+                          model.augment.finger_length=0) ;;
+    robust_no_coords) MODEL=(experiment=robust_best "model.features=[distances,angles]") ;;
+    robust_no_distances) MODEL=(experiment=robust_best "model.features=[coords,angles]") ;;
+    robust_no_angles) MODEL=(experiment=robust_best "model.features=[coords,distances]") ;;
     *) echo "unknown row $row" >&2; exit 2 ;;
   esac
   for setup in $SETUPS; do
@@ -41,18 +51,17 @@ for row in $ROWS; do
       *) echo "unknown setup $setup" >&2; exit 2 ;;
     esac
     # shellcheck disable=SC2086
+    # (eval_adapt_bn=false: AdaBN is scored by asl-eval below, for every row alike)
     asl-train -m "${MODEL[@]}" data=folder "${SETUP[@]}" data.no_hand=drop data.batch_size=128 trainer.max_epochs=40 \
-      trainer=cpu data.audit=false data.num_workers=0 logger=none callbacks.lr_monitor=null seed=$SEEDS \
+      trainer=cpu data.audit=false data.num_workers=0 logger=none callbacks.lr_monitor=null seed=$SEEDS eval_adapt_bn=false \
       hydra.sweep.dir=$OUT/$row/$setup 'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
-    # AdaBN (asl-eval adapt_bn=true): the same model on the other set, its BatchNorm statistics first
-    # re-estimated on that set's photos, labels unused -> <run>/adapted/metrics.json
-    case $setup in massey2room) other=$R ;; room2massey) other=$M ;; *) other="" ;; esac
-    if [ -n "$other" ]; then
-      for run in "$OUT/$row/$setup"/*/; do
-        asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" data.root=$other adapt_bn=true "output_dir='${run}adapted'" \
-          data.num_workers=0 > /dev/null
-      done
-    fi
+    # AdaBN (asl-eval adapt_bn=true): the same model on the other set (signer: on its own test split), its
+    # BatchNorm statistics first re-estimated on those photos, labels unused -> <run>/adapted/metrics.json
+    case $setup in massey2room) other=data.root=$R ;; room2massey) other=data.root=$M ;; *) other=data.root=null ;; esac
+    for run in "$OUT/$row/$setup"/*/; do
+      asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" $other adapt_bn=true "output_dir='${run}adapted'" \
+        data.num_workers=0 > /dev/null
+    done
   done
 done
 python experiments/robustness/summarise.py "$OUT"

@@ -32,10 +32,10 @@ def cell(values: list[float]) -> str:
 
 def main(out: str = "experiments/robustness/runs") -> None:
     print("| row | massey → room: all photos | with a hand | + AdaBN | room → massey: all photos | with a hand | + AdaBN "
-          "| unseen signer: all photos | mean of the three | seeds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| unseen signer: all photos | + AdaBN | mean of the three | + AdaBN | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in sorted(p for p in Path(out).iterdir() if p.is_dir() and p.name != "aspect"):
-        cells, means, seeds = [], [], set()
+        cells, means, adapted_means, seeds = [], [], [], set()
         for setup, (all_key, hand_key) in KEYS.items():
             runs = [json.loads(m.read_text()) for m in sorted((row / setup).glob("*/metrics.json"))]
             all_photos = [r[all_key] for r in runs if all_key in r]
@@ -43,11 +43,13 @@ def main(out: str = "experiments/robustness/runs") -> None:
             cells.append(cell(all_photos))
             if setup != "signer":
                 cells.append(cell([r[hand_key] for r in runs if hand_key in r]))
-                adapted = [json.loads(m.read_text()) for m in sorted((row / setup).glob("*/adapted/metrics.json"))]
-                cells.append(cell([r["test/acc_all_photos"] for r in adapted]))
+            adapted = [json.loads(m.read_text())["test/acc_all_photos"] for m in sorted((row / setup).glob("*/adapted/metrics.json"))]
+            cells.append(cell(adapted))
             means.append(statistics.mean(all_photos) if all_photos else None)
+            adapted_means.append(statistics.mean(adapted) if adapted else None)
         mean = f"{100 * statistics.mean(means):.1f}" if None not in means else "–"
-        print(f"| {row.name} | {' | '.join(cells)} | {mean} | {'/'.join(str(s) for s in sorted(seeds))} |")
+        adapted_mean = f"{100 * statistics.mean(adapted_means):.1f}" if None not in adapted_means else "–"
+        print(f"| {row.name} | {' | '.join(cells)} | {mean} | {adapted_mean} | {'/'.join(str(s) for s in sorted(seeds))} |")
     print("\n| row | transfer | worst letters (accuracy %) | most frequent confusions (true→predicted, photos) "
           "| G/Q, H/U, K/P mixed up (photos, both ways) |")
     print("|---|---|---|---|---|")
