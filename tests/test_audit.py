@@ -125,7 +125,7 @@ def clustered_hashes(rng, n=600, labels=6):
     return base[rng.integers(0, len(base), n)] ^ flips, rng.integers(0, labels, n)
 
 
-@pytest.mark.parametrize("distance", [0, 3, 6, 10, 30])
+@pytest.mark.parametrize("distance", [0, 3, 6, 10, 30, 64])
 def test_near_pairs_index_equals_all_pairs_and_within_letter_equals_same_letter_pairs(distance):
     rng = np.random.default_rng(distance)
     hashes, labels = clustered_hashes(rng)

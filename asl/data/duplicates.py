@@ -132,7 +132,7 @@ def near_pairs(hashes: np.ndarray, distance: int, labels: np.ndarray | None = No
     blocks = _blocks(distance)
     buckets = [_buckets(hashes, group, b) for b in blocks]
     candidates = sum(int((end - np.arange(n) - 1).sum()) for _, end in buckets)
-    if candidates > (per_group * (per_group - 1) // 2).sum() / 4:
+    if distance >= 64 or candidates > (per_group * (per_group - 1) // 2).sum() / 4:  # 64 one-bit blocks: no pigeonhole
         out = [idx[_brute_pairs(hashes[idx], distance)] for idx in (np.flatnonzero(group == g) for g in range(len(per_group)))]
     else:
         out = [_first_shared(hashes, distance, blocks[:b], *buckets[b]) for b in range(len(blocks))]
