@@ -134,7 +134,8 @@ def main(out: str = "experiments/transfer/runs/pilot", cache_dir: str = ".cache/
                 feat = seconds_before(lines, "the head trains on cached frozen features")
                 reused = any("Frozen features: reusing" in line for _, line in lines)
                 ev = seconds_before(lines, "eval set ") if SETUPS[setup] else None
-                times.append((row.name, setup, j.name, m["fit_seconds"], None if reused else feat, m["split_sizes"], ev,
+                cached = "reused" if reused else ("–" if feat is None else feat)  # "–": the backbone trained, no cache
+                times.append((row.name, setup, j.name, m["fit_seconds"], cached, m["split_sizes"], ev,
                               s[jobs.index(j)]["n"]))
     print("| backbone | set-up | seeds | accuracy % | macro-F1 % | photos without a hand | accuracy %, no hand = wrong | macro-F1 %, no hand = wrong |")
     print("|---|---|---|---|---|---|---|---|")
@@ -145,7 +146,7 @@ def main(out: str = "experiments/transfer/runs/pilot", cache_dir: str = ".cache/
     print("|---|---|---|---|---|---|---|")
     for name, setup, job, fit, feat, sizes, ev, n in times:
         store = sum(sizes.values())
-        f = "reused" if feat is None else f"{feat:.0f} s, {store / feat:.0f}/s"
+        f = feat if isinstance(feat, str) else f"{feat:.0f} s, {store / feat:.0f}/s"
         e = "–" if ev is None else f"{ev:.0f} s, {n / ev:.0f}/s"
         print(f"| {name} | {setup} | {job} | {fit:.1f} | {f} | {sizes['train']} | {e} |")
 
