@@ -14,7 +14,7 @@
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-experiments/robustness/runs}
-ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz robust_best robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
+ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz lm_pad05 robust_best robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 SEEDS=${SEEDS:-0,1,2}
 EXTRA=${EXTRA:-}
@@ -23,6 +23,8 @@ R=$DATA/asl_alphabet_room
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 asl-prepare hands data.root=$M
 asl-prepare hands data.root=$R
+asl-prepare hands data.root=$M data.hands.padding=0.5   # row lm_pad05's detector settings
+asl-prepare hands data.root=$R data.hands.padding=0.5
 
 POSE="[coords,distances,angles,canonical,orientation,distances3d]"
 for row in $ROWS; do
@@ -33,6 +35,7 @@ for row in $ROWS; do
     lm_strong_aug) MODEL=(model=landmark_mlp model.augment.rotate=20 model.augment.scale=0.2 model.augment.jitter=0.04
                           model.augment.finger_length=0.2) ;;
     lm_noz) MODEL=(model=landmark_mlp model.use_z=false) ;;                  # without MediaPipe's relative depth
+    lm_pad05) MODEL=(model=landmark_mlp data.hands.padding=0.5) ;;          # the detector sees twice the black border
     # the preset (asl/conf/experiment/robust_best.yaml: lm_base's recipe, scored with and without AdaBN), then
     # its ablation: each ingredient removed in turn (AdaBN's: the columns without it)
     robust_best) MODEL=(experiment=robust_best) ;;
