@@ -27,7 +27,7 @@ from asl.data.masks import mask_source
 from asl.data.sampling import EpochShuffle, repeat_to
 from asl.data.split import SPLIT_KEYS, SPLITS, check_spec, make_splits, read_manifest
 from asl.data.transforms import DeviceAugment, on_images
-from asl.hands.features import POINTS
+from asl.hands.features import present
 from asl.hands.prepare import assemble, input_transform
 from asl.hands.stage import HandStage
 from asl.inputs import InputSpec
@@ -215,8 +215,7 @@ class ASLDataModule(pl.LightningDataModule):
         """Per image of ``split`` (in loader order): whether a hand was detected; None when the model uses no hands."""
         if self.landmarks is None:
             return None
-        rows = self.landmarks[self.store_index[self.indices(split)]]
-        return np.abs(rows[:, :POINTS]).sum(1) > 0
+        return present(torch.from_numpy(self.landmarks[self.store_index[self.indices(split)]])).numpy()
 
     def dropped_without_hand(self, split: str) -> int:
         """Photos of ``split`` left out for want of a hand (``data.no_hand=drop``). Photos dropped before a
