@@ -64,16 +64,17 @@ def photo_accounting(module: ASLClassifier, dm: ASLDataModule, split: str = "tes
             "photos": {"all": total, "without_hand": dropped + int((~found).sum()), "without_hand_dropped": dropped}}
 
 
-def error_table(results: Mapping[str, Any], class_names: list[str], top: int = 5) -> dict[str, Any]:
-    """The ``top`` worst letters (accuracy, photos) and most frequent confusions (true → predicted, count):
-    what to photograph next."""
-    support = results["support"]
-    worst = sorted((a, c) for c, a in results["per_class_acc"].items() if a is not None)[:top]
-    conf = np.asarray(results["confusion"])
+def error_table(confusion: Any, class_names: list[str], top: int = 5) -> dict[str, Any]:
+    """From a confusion matrix (rows true, columns predicted): the ``top`` worst letters (accuracy, photos;
+    letters without photos left out) and most frequent confusions (true → predicted, count): what to
+    photograph next."""
+    conf = np.array(confusion)
+    support = conf.sum(1)
+    acc = np.divide(np.diag(conf), support, out=np.zeros(len(conf)), where=support > 0)
+    worst = sorted((float(acc[i]), class_names[i], int(support[i])) for i in np.flatnonzero(support > 0))[:top]
     np.fill_diagonal(conf, 0)
-    order = np.argsort(-conf, axis=None, kind="stable")[:top]
-    pairs = [np.unravel_index(k, conf.shape) for k in order]
-    return {"worst_letters": [{"letter": c, "acc": a, "photos": support[c]} for a, c in worst],
+    pairs = [np.unravel_index(k, conf.shape) for k in np.argsort(-conf, axis=None, kind="stable")[:top]]
+    return {"worst_letters": [{"letter": c, "acc": a, "photos": n} for a, c, n in worst],
             "top_confusions": [{"true": class_names[t], "predicted": class_names[p], "count": int(conf[t, p])}
                                for t, p in pairs if conf[t, p] > 0]}
 
@@ -108,7 +109,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     trainer_for(accelerator).test(module, datamodule=dm, verbose=False)
     results = dict(module.test_results)
     results.update(photo_accounting(module, dm))
-    results.update(error_table(results, module.class_names))
+    results.update(error_table(results["confusion"], module.class_names))
     results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
                    skipped_files=len(dm.table.skipped), adapt_bn=adapt_bn)
     if hand_share and dm.store.has_masks and dm.spec.inputs == "image":

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asl.runs.evaluate import error_table
+
 PAIRS = (("G", "Q"), ("H", "U"), ("K", "P"))  # same handshape, another direction
 # set-up → the metrics.json keys of (all photos, photos with a hand)
 KEYS = {"massey2room": ("eval/room/acc_all_photos", "eval/room/acc_with_hand"),
@@ -60,13 +62,10 @@ def main(out: str = "experiments/robustness/runs") -> None:
                 continue
             letters = list(reports[0]["per_class_acc"])
             conf = sum(np.asarray(r["confusion"]) for r in reports)
-            acc = np.diag(conf) / np.maximum(conf.sum(1), 1)
-            worst = ", ".join(f"{letters[i]} {100 * acc[i]:.0f}" for i in np.argsort(acc, kind="stable")[:5])
-            off = conf.copy()
-            np.fill_diagonal(off, 0)
-            top = [np.unravel_index(k, off.shape) for k in np.argsort(-off, axis=None, kind="stable")[:5]]
-            confused = ", ".join(f"{letters[t]}→{letters[p]} {off[t, p]}" for t, p in top)
-            pairs = ", ".join(f"{a}/{b} {off[letters.index(a), letters.index(b)] + off[letters.index(b), letters.index(a)]}"
+            errors = error_table(conf, letters)  # what asl-eval prints, over the seeds' summed matrix
+            worst = ", ".join(f"{w['letter']} {100 * w['acc']:.0f}" for w in errors["worst_letters"])
+            confused = ", ".join(f"{c['true']}→{c['predicted']} {c['count']}" for c in errors["top_confusions"])
+            pairs = ", ".join(f"{a}/{b} {conf[letters.index(a), letters.index(b)] + conf[letters.index(b), letters.index(a)]}"
                               for a, b in PAIRS)
             print(f"| {row.name} | {setup} | {worst} | {confused} | {pairs} |")
 
