@@ -9,20 +9,13 @@
 #   ROWS=lm_pose SETUPS=signer SEEDS=0 experiments/robustness/run.sh
 #   python experiments/robustness/summarise.py             # the table
 #
-# Needs the filled detector cache (asl-prepare hands data.root=..., run below) or mediapipe.
-# Env: DATA, OUT, ROWS, SETUPS, SEEDS, EXTRA (more overrides for every run).
+# Needs the filled detector cache (asl-prepare hands data.root=..., run by setups.sh and below) or mediapipe.
+# Set-ups: experiments/setups.sh. Env: DATA, SEEDS, EXTRA (experiments/setups.sh), OUT, ROWS, SETUPS.
 set -euo pipefail
-DATA=${DATA:-../shared/data}
 OUT=${OUT:-experiments/robustness/runs}
 ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz lm_pad05 robust_best robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
-SEEDS=${SEEDS:-0,1,2}
-EXTRA=${EXTRA:-}
-M=$DATA/asl_massey_black
-R=$DATA/asl_alphabet_room
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-asl-prepare hands data.root=$M
-asl-prepare hands data.root=$R
+source experiments/setups.sh   # DATA, SEEDS, EXTRA, M, R, the detector caches, setup_args
 asl-prepare hands data.root=$M data.hands.padding=0.5   # row lm_pad05's detector settings
 asl-prepare hands data.root=$R data.hands.padding=0.5
 
@@ -47,20 +40,15 @@ for row in $ROWS; do
     *) echo "unknown row $row" >&2; exit 2 ;;
   esac
   for setup in $SETUPS; do
-    case $setup in
-      massey2room) SETUP=(data.root=$M 'data.split.fractions=[0.8,0.1,0.1]' +eval_sets.room=$R) ;;
-      room2massey) SETUP=(data.root=$R 'data.split.fractions=[0.8,0.1,0.1]' +eval_sets.massey=$M) ;;
-      signer) SETUP=(data.root=$M "data.split.group_by='(hand\d+)_'" 'data.split.group_assign={val:[hand4],test:[hand5]}') ;;
-      *) echo "unknown setup $setup" >&2; exit 2 ;;
-    esac
+    setup_args $setup
     # shellcheck disable=SC2086
     # (eval_adapt_bn=false: AdaBN is scored by asl-eval below, for every row alike)
-    asl-train -m "${MODEL[@]}" data=folder "${SETUP[@]}" data.no_hand=drop data.batch_size=128 trainer.max_epochs=40 \
+    asl-train -m "${MODEL[@]}" "${SETUP[@]}" data.no_hand=drop data.batch_size=128 trainer.max_epochs=40 \
       trainer=cpu data.audit=false data.num_workers=0 logger=none callbacks.lr_monitor=null seed=$SEEDS eval_adapt_bn=false \
       hydra.sweep.dir=$OUT/$row/$setup 'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
     # AdaBN (asl-eval adapt_bn=true): the same model on the other set (signer: on its own test split), its
     # BatchNorm statistics first re-estimated on those photos, labels unused -> <run>/adapted/metrics.json
-    case $setup in massey2room) other=data.root=$R ;; room2massey) other=data.root=$M ;; *) other=data.root=null ;; esac
+    other=data.root=${OTHER:-null}
     for run in "$OUT/$row/$setup"/*/; do
       asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" $other adapt_bn=true "output_dir='${run}adapted'" \
         data.num_workers=0 > /dev/null

@@ -11,30 +11,17 @@
 # random weights), small_cnn (the project's scratch CNN): 10 epochs at lr 0.002, and every pretrained
 # fine-tuning row with model.backbone_lr_mult=0.1 (at 1.0 the batch-norm-folded weights collapse to chance:
 # experiments/transfer/README.md).
-# Set-ups: signer (massey: train hand1-3, val hand4, test hand5), massey2room (massey 80/10/10, then
-# every photo of asl_alphabet_room via +eval_sets.room), room2massey (the reverse, +eval_sets.massey).
-# Needs the filled detector cache (asl-prepare hands data.root=..., below) or mediapipe.
-# Env: DATA (holds asl_massey_black/ and asl_alphabet_room/), WEIGHTS (holds the MobileNetV2 file),
-# OUT (multirun root), ROWS, SETUPS, SEEDS, EXTRA (more overrides for every run).
+# Set-ups (experiments/setups.sh): signer, massey2room, room2massey.
+# Needs the filled detector cache (asl-prepare hands data.root=..., run by setups.sh) or mediapipe.
+# Env: DATA, SEEDS, EXTRA (experiments/setups.sh), WEIGHTS (holds the MobileNetV2 file), OUT (multirun root),
+# ROWS, SETUPS.
 # Run from the repository root; then experiments/transfer/summarise.py "$OUT" prints the table.
 set -euo pipefail
-DATA=${DATA:-../shared/data}
 WEIGHTS=${WEIGHTS:-../shared/weights}
 OUT=${OUT:-experiments/transfer/runs/pilot}
 ROWS=${ROWS:-"mobilenet_v2 efficientnet_lite0 mnv2_last1 mnv2_last2 mnv2_all mnv2_gradual mnv2_scratch small_cnn"}
 SETUPS=${SETUPS:-"signer massey2room room2massey"}
-SEEDS=${SEEDS:-0,1,2}
-EXTRA=${EXTRA:-}
-M=$DATA/asl_massey_black
-R=$DATA/asl_alphabet_room
-# One torch thread per process: on this shared 2-core machine, 2 threads made a head step ~18x slower
-# (29 ms vs 1.6 ms) and the backbone's forward pass 1.8x slower while another job used the CPU.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-
-# Detect the hand in every photo once (fills .cache/asl/hands-*.json, prints the detection rate and
-# writes the per-class rates beside the cache). Skipped when the cache already holds every photo.
-asl-prepare hands data.root=$M
-asl-prepare hands data.root=$R
+source experiments/setups.sh   # DATA, SEEDS, EXTRA, M, R, the detector caches, setup_args
 
 # What every run shares: linear head, 128 px hand crops, no training augmentation (data.train_transforms=[]:
 # the frozen rows need it for cache_features, and the other rows keep it so that only the training of the
@@ -63,13 +50,7 @@ for row in $ROWS; do
     *) echo "unknown row $row" >&2; exit 2 ;;
   esac
   for setup in $SETUPS; do
-    case $setup in
-      signer) SETUP=(data=folder data.root=$M "data.split.group_by='(hand\d+)_'"
-                     'data.split.group_assign={val:[hand4],test:[hand5]}') ;;
-      massey2room) SETUP=(data=folder data.root=$M 'data.split.fractions=[0.8,0.1,0.1]' +eval_sets.room=$R) ;;
-      room2massey) SETUP=(data=folder data.root=$R 'data.split.fractions=[0.8,0.1,0.1]' +eval_sets.massey=$M) ;;
-      *) echo "unknown setup $setup" >&2; exit 2 ;;
-    esac
+    setup_args $setup
     dir=$OUT/$row/$setup
     # shellcheck disable=SC2086
     asl-train -m "${MODEL[@]}" "${SETUP[@]}" "${COMMON[@]}" seed=$SEEDS hydra.sweep.dir=$dir \
