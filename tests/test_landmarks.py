@@ -145,3 +145,52 @@ def test_fusion_takes_any_image_model_config_as_its_branch():
                                        resolve=True)
     net = create_model("fusion", 24, image=image, landmarks={"name": "landmark_mlp"}, input_size=32)
     assert net((torch.zeros(2, 3, 32, 32), torch.zeros(2, 64))).shape == (2, 24)
+
+
+def test_most_confident_keeps_a_share_of_each_predicted_letter():
+    from asl.runs.self_train import most_confident
+
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.7, 0.3], [0.45, 0.55], [0.2, 0.8]])
+    # class 0 predicted 4 times (0.9, 0.6, 0.8, 0.7), class 1 twice (0.55, 0.8): half of each, most confident first
+    assert most_confident(probs, 0.5).tolist() == [True, False, True, False, False, True]
+    assert most_confident(probs, 0.1).sum() == 2  # at least one per predicted letter
+    assert most_confident(probs, 1.0).all()
+
+
+def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, monkeypatch):
+    """asl-eval self_train: one retraining per round on the run's training rows + pseudo-labelled test rows, the
+    labels of the evaluated photos unread; the adapted model is saved and loads; bad values are one line."""
+    from asl import ASLError
+    from asl.runs import self_train as st
+    from asl.runs.evaluate import evaluate
+    from tests.conftest import run_cli, train_in_process
+
+    run = train_in_process(tmp_path / "run", ["model=landmark_mlp", "data.synthetic.per_class=12",
+                                              "data.synthetic.image_size=32", "trainer.max_epochs=15", "logger=none",
+                                              "data.num_workers=0", "data.audit=false", f"paths.cache_dir={tmp_path}/cache"])
+    ckpt = run / "checkpoints" / "best.ckpt"
+    seen = []
+    real_fit = st.pl.Trainer.fit
+
+    def fit(trainer, module, train_dataloaders):  # record what each round trains on
+        x, y = train_dataloaders.dataset.tensors
+        seen.append((len(y), y.clone()))
+        return real_fit(trainer, module, train_dataloaders=train_dataloaders)
+
+    monkeypatch.setattr(st.pl.Trainer, "fit", fit)
+    r = evaluate(ckpt, None, tmp_path / "eval", {"num_workers": 0}, str(tmp_path / "cache"), accelerator="cpu",
+                 adapt_bn=True, self_train_keep=[0.5, 1.0])
+    monkeypatch.undo()
+    rounds = r["self_train"]
+    assert [h["round"] for h in rounds] == [1, 2] and rounds[1]["pseudo_labelled"] == rounds[1]["photos"] == r["num_images"]
+    train_rows = seen[0][0] - rounds[0]["pseudo_labelled"]
+    assert train_rows > 0 and [n for n, _ in seen] == [train_rows + h["pseudo_labelled"] for h in rounds]
+    module = load_classifier(tmp_path / "eval" / "self_trained.ckpt")  # the adapted model, as asl-predict reads it
+    assert module.spec.inputs == "landmarks"
+    assert 0 <= r["test/acc_all_photos"] <= 1 and all(0 <= h["pseudo_label_acc"] <= 1 for h in rounds)
+
+    with pytest.raises(ASLError, match="self_train: expected a list of shares"):
+        st.check_keep([0, 0.5])
+    out = run_cli("asl.cli.eval", f"ckpt_path={ckpt}", "self_train=[1.5]", cwd=tmp_path)
+    assert out.returncode != 0 and "self_train: expected a list of shares in (0, 1]" in out.stderr
+    assert "Traceback" not in out.stderr

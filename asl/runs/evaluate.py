@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from omegaconf import OmegaConf
 
 from asl import ASLError, resolve_cache_dir
@@ -16,6 +17,7 @@ from asl.lit.datamodule import ASLDataModule
 from asl.lit.module import ASLClassifier, load_classifier
 from asl.models.batchnorm import adapt_batchnorm
 from asl.runs.run_folder import RunFolder
+from asl.runs.self_train import check_keep, self_train
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,8 @@ def trainer_for(accelerator: str) -> pl.Trainer:
 
 def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | Path | None = None,
              loader: Mapping[str, Any] | None = None, cache_dir: str | None = None, unknown_folders: str = "error",
-             accelerator: str = "auto", hand_share: bool = True, adapt_bn: bool = False) -> dict[str, Any]:
+             accelerator: str = "auto", hand_share: bool = True, adapt_bn: bool = False,
+             self_train_keep: Sequence[float] = ()) -> dict[str, Any]:
     """Test metrics (accuracy over the classified photos, over all photos and over those with a hand
     (:func:`photo_accounting`), macro-F1, per-class accuracy, confusion matrix, the worst letters and
     confusions) written to ``output_dir``.
@@ -94,11 +97,17 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     With ``hand_share`` and data with hand masks, also ``background_reliance``: the share of the
     Grad-CAM mass inside the hand (see :mod:`asl.runs.gradcam`). With ``adapt_bn``, the BatchNorm
     statistics are first re-estimated on the evaluated photos, labels unused (AdaBN,
-    :func:`asl.models.batchnorm.adapt_batchnorm`).
+    :func:`asl.models.batchnorm.adapt_batchnorm`). With ``self_train_keep`` (one share per round), a landmark
+    model is first self-trained on the evaluated photos, labels unused (:mod:`asl.runs.self_train`), and
+    the adapted model is saved as ``self_trained.ckpt`` beside the metrics.
     """
+    keep = check_keep(self_train_keep)
     module = load_classifier(ckpt_path)
     dm = datamodule_for(module, ckpt_path, root, loader or {}, cache_dir, unknown_folders)
     dm.setup("test")
+    history = None
+    if keep:
+        module, history = _self_train(module, ckpt_path, dm, keep, adapt_bn, loader or {}, cache_dir, accelerator)
     if adapt_bn:
         n = adapt_batchnorm(module, (x for x, _ in dm.test_dataloader()))
         log.info("adapt_bn: %d BatchNorm(s) re-estimated on %d unlabelled photos", n, len(dm.dataset("test")))
@@ -112,6 +121,8 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     results.update(error_table(results["confusion"], module.class_names))
     results.update(checkpoint=str(ckpt_path), data=str(root or "the run's test split"),
                    skipped_files=len(dm.table.skipped), adapt_bn=adapt_bn)
+    if history is not None:
+        results["self_train"] = history
     if hand_share and dm.store.has_masks and dm.spec.inputs == "image":
         from asl.runs.gradcam import background_reliance  # noqa: I001  (grad-cam: only for data with masks)
 
@@ -119,8 +130,28 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     report = RunFolder(out)
     report.write_results(results, module.class_names, dm.table.skipped)
     report.write_metrics(results)
+    if history is not None:  # what load_classifier reads: asl-eval / asl-predict ckpt_path=<output_dir>/self_trained.ckpt
+        torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, out / "self_trained.ckpt")
     results["output_dir"] = str(out)
     return results
+
+
+def _self_train(module: ASLClassifier, ckpt_path: str | Path, target: ASLDataModule, keep: list[float], adapt_bn: bool,
+                loader: Mapping[str, Any], cache_dir: str | None, accelerator: str) -> tuple[ASLClassifier, list[dict[str, Any]]]:
+    """:func:`asl.runs.self_train.self_train` with the run's own training photos and recipe."""
+    run = RunFolder.of_checkpoint(ckpt_path)
+    if run is None or not run.splits_file.exists():
+        raise ASLError(f"self_train: {ckpt_path} has no run folder beside it (.hydra/config.yaml, splits.csv); "
+                       f"self-training retrains on the run's training photos with its recipe")
+    cfg = run.config()
+    recipe = {"epochs": cfg.get("trainer", {}).get("max_epochs"), "batch_size": cfg.get("data", {}).get("batch_size"),
+              "seed": cfg.get("seed")}
+    bad = [k for k, v in recipe.items() if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "seed" else 1)]
+    if bad:
+        raise ASLError(f"self_train: {run.config_file} gives no usable {', '.join(bad)} ({recipe}); is it a run folder asl-train wrote?")
+    source = datamodule_for(module, ckpt_path, None, loader, cache_dir)
+    source.setup("fit")
+    return self_train(module, source, target, keep, adapt_bn, accelerator=accelerator, **recipe)
 
 
 def background_shift(ckpt_path: str | Path, families: list[str] | None = None, loader: Mapping[str, Any] | None = None,
