@@ -52,6 +52,7 @@ def main(out: str = "experiments/robustness/runs") -> None:
         mean = f"{100 * statistics.mean(means):.1f}" if None not in means else "–"
         adapted_mean = f"{100 * statistics.mean(adapted_means):.1f}" if None not in adapted_means else "–"
         print(f"| {row.name} | {' | '.join(cells)} | {mean} | {adapted_mean} | {'/'.join(str(s) for s in sorted(seeds))} |")
+    self_training(out)
     print("\n| row | transfer | worst letters (accuracy %) | most frequent confusions (true→predicted, photos) "
           "| G/Q, H/U, K/P mixed up (photos, both ways) |")
     print("|---|---|---|---|---|")
@@ -68,6 +69,30 @@ def main(out: str = "experiments/robustness/runs") -> None:
             pairs = ", ".join(f"{a}/{b} {conf[letters.index(a), letters.index(b)] + conf[letters.index(b), letters.index(a)]}"
                               for a, b in PAIRS)
             print(f"| {row.name} | {setup} | {worst} | {confused} | {pairs} |")
+
+
+def self_training(out: str) -> None:
+    """Rows scored after self-training (run.sh's SELF_TRAIN_ROWS): all photos, no hand = wrong, beside AdaBN alone."""
+    kinds = (("adapted", "AdaBN"), ("self_trained", "self-training + AdaBN"), ("self_trained_no_adabn", "self-training"))
+    rows = [p for p in sorted(Path(out).iterdir()) if p.is_dir() and any(p.glob("*/*/self_trained/metrics.json"))]
+    if not rows:
+        return
+    print("\n| row | scored after | massey → room | room → massey | unseen signer | mean of the three | pseudo-labels right "
+          "(rounds 1, 2, 3; massey → room / room → massey / signer) |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        for folder, name in kinds:
+            cells, means, right = [], [], []
+            for setup in KEYS:
+                reports = [json.loads(m.read_text()) for m in sorted((row / setup).glob(f"*/{folder}/metrics.json"))]
+                values = [r["test/acc_all_photos"] for r in reports]
+                cells.append(cell(values))
+                means.append(statistics.mean(values) if values else None)
+                rounds = [[h["pseudo_label_acc"] for h in r["self_train"]] for r in reports if "self_train" in r]
+                if rounds:
+                    right.append(", ".join(f"{100 * v:.0f}" for v in np.mean(rounds, axis=0)))
+            mean = f"{100 * statistics.mean(means):.1f}" if None not in means else "–"
+            print(f"| {row.name} | {name} | {' | '.join(cells)} | {mean} | {' / '.join(right) or '–'} |")
 
 
 if __name__ == "__main__":
