@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,7 +103,9 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
         loader = DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) % batch_size == 1)
         trainer = pl.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,
                              enable_checkpointing=False, enable_model_summary=False)
-        trainer.fit(module, train_dataloaders=loader)
+        with warnings.catch_warnings():  # no validation here, by design: Lightning's note about it is noise
+            warnings.filterwarnings("ignore", message=".*no `val_dataloader`")
+            trainer.fit(module, train_dataloaders=loader)
         history.append(record)
     return module.cpu().eval(), history
 
