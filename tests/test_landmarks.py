@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -157,9 +159,10 @@ def test_most_confident_keeps_a_share_of_each_predicted_letter():
     assert most_confident(probs, 1.0).all()
 
 
-def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, monkeypatch):
+def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, monkeypatch, tiny_synthetic):
     """asl-eval self_train: one retraining per round on the run's training rows + pseudo-labelled test rows, the
-    labels of the evaluated photos unread; the adapted model is saved and loads; bad values are one line."""
+    labels of the evaluated photos unread; the adapted model is saved and loads; training's eval_self_train scores
+    an eval set the same way; bad values are one line."""
     from asl import ASLError
     from asl.runs import self_train as st
     from asl.runs.evaluate import evaluate
@@ -167,8 +170,14 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
 
     run = train_in_process(tmp_path / "run", ["model=landmark_mlp", "data.synthetic.per_class=12",
                                               "data.synthetic.image_size=32", "trainer.max_epochs=15", "logger=none",
-                                              "data.num_workers=0", "data.audit=false", f"paths.cache_dir={tmp_path}/cache"])
+                                              "data.num_workers=0", "data.audit=false", f"paths.cache_dir={tmp_path}/cache",
+                                              f"+eval_sets.again={tiny_synthetic}", "eval_self_train=[1.0]"])
     ckpt = run / "checkpoints" / "best.ckpt"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["eval/again/self_train/acc_all_photos"] <= 1
+    trained = json.loads((run / "eval" / "again" / "self_train" / "metrics.json").read_text())
+    assert [h["keep"] for h in trained["self_train"]] == [1.0] and trained["adapt_bn"] is False
+    assert (run / "eval" / "again" / "self_train" / "self_trained.ckpt").exists()
     seen = []
     real_fit = st.pl.Trainer.fit
 
@@ -194,3 +203,8 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
     out = run_cli("asl.cli.eval", f"ckpt_path={ckpt}", "self_train=[1.5]", cwd=tmp_path)
     assert out.returncode != 0 and "self_train: expected a list of shares in (0, 1]" in out.stderr
     assert "Traceback" not in out.stderr
+    image_run = ["data.synthetic.per_class=4", "data.synthetic.image_size=32", "logger=none", "eval_self_train=[0.5]"]
+    with pytest.raises(ASLError, match="eval_self_train: only landmark models"):
+        train_in_process(tmp_path / "image_run", image_run)
+    with pytest.raises(ASLError, match=r"eval_self_train=\['a'\]: must be a list of shares"):
+        train_in_process(tmp_path / "bad_run", ["model=landmark_mlp", "eval_self_train=[a]"])

@@ -32,6 +32,11 @@ def _bool() -> tuple[str, Callable[[Any], bool]]:
     return "true or false", lambda v: isinstance(v, bool)
 
 
+def _shares() -> tuple[str, Callable[[Any], bool]]:
+    return "a list of shares in (0, 1], e.g. [0.3,0.6,0.9] ([] = off)", lambda v: (
+        OmegaConf.is_list(v) and all(isinstance(x, int | float) and not isinstance(x, bool) and 0 < x <= 1 for x in v))
+
+
 #: key → (what is allowed, check). Keys absent from a config are not checked.
 SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "seed": _int(0),
@@ -43,6 +48,7 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "trainer.deterministic": _one_of(True, False, "warn"),
     "trainer.log_every_n_steps": _int(1),
     "eval_adapt_bn": _bool(),
+    "eval_self_train": _shares(),
     "background_shift": _bool(),
     "data.batch_size": _int(1),
     "data.eval_batch_size": _int(1),

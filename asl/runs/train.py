@@ -79,6 +79,9 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
         check_targets(plain(cfg.data.get(key)), f"data.{key}", TRANSFORMS + DEVICE_TRANSFORMS)
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)  # before the data: a config mistake fails in seconds
+    if cfg.get("eval_self_train") and module.spec.inputs != "landmarks":
+        raise ASLError("eval_self_train: only landmark models can be self-trained (model=landmark_mlp); "
+                       "set eval_self_train=[] (eval_adapt_bn=true adapts any model with BatchNorm)")
     loggers = [build(c, "logger", LOGGERS) for c in cfg.get("logger", {}).values() if c is not None]
     callbacks = [build(c, "callbacks", CALLBACKS) for c in cfg.get("callbacks", {}).values() if c is not None]
     if not loggers:  # logger=none: the learning-rate monitor has nowhere to write (Lightning would stop)
@@ -161,7 +164,8 @@ def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: i
 
 def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str, float]:
     """``eval_sets: {name: folder}``: the final model on each folder, as flat ``eval/<name>/<metric>`` keys
-    (with ``eval_adapt_bn`` also ``eval/<name>/adapt_bn/<metric>``: AdaBN on that folder's photos); with
+    (with ``eval_adapt_bn`` also ``eval/<name>/adapt_bn/<metric>``: AdaBN on that folder's photos; with
+    ``eval_self_train`` also ``eval/<name>/self_train/<metric>``: self-trained on them); with
     ``background_shift``, also the test accuracy on held-out backgrounds (``background_shift/*``).
 
     Full reports (per-class accuracy, confusion matrix) go to ``<run>/eval/<name>/`` (and ``.../adapt_bn/``).
@@ -179,15 +183,20 @@ def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str
         shift = background_shift(ckpt, None, loader, cache_dir, accelerator, cfg.seed)
         flat.update({k: v for k, v in shift.items() if k != "background_shift/families"})
     keys = ("acc", "acc_macro", "f1_macro", "acc_all_photos", "acc_with_hand")
+    adapt_bn = bool(cfg.get("eval_adapt_bn"))
+    self_train = list(cfg.get("eval_self_train") or [])
+    # (folder under eval/<name>, AdaBN, self-training shares)
+    variants = [("", False, [])] + ([("adapt_bn", True, [])] if adapt_bn else []) + \
+        ([("self_train", adapt_bn, self_train)] if self_train else [])
     for name, root in sets.items():
-        for adapt in (False, True) if cfg.get("eval_adapt_bn") else (False,):
-            key = f"eval/{name}/adapt_bn" if adapt else f"eval/{name}"
+        for variant, adapt, keep in variants:
+            key = f"eval/{name}/{variant}".rstrip("/")
             r = evaluate(ckpt, str(root), run.path / key, loader, cache_dir, unknown_folders="ignore",
-                         accelerator=accelerator, adapt_bn=adapt)
+                         accelerator=accelerator, adapt_bn=adapt, self_train_keep=keep)
             flat.update({f"{key}/{k}": r[f"test/{k}"] for k in keys})
             log.info("eval set %s%s (%s): accuracy %.4f (all %d photos, no hand = wrong: %.4f), macro-F1 %.4f", name,
-                     " with adapt_bn" if adapt else "", root, r["test/acc"], r["photos"]["all"], r["test/acc_all_photos"],
-                     r["test/f1_macro"])
+                     f" with {variant}" if variant else "", root, r["test/acc"], r["photos"]["all"],
+                     r["test/acc_all_photos"], r["test/f1_macro"])
     return flat
 
 

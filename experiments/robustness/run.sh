@@ -46,9 +46,10 @@ for row in $ROWS; do
   for setup in $SETUPS; do
     setup_args $setup
     # shellcheck disable=SC2086
-    # (eval_adapt_bn=false: AdaBN is scored by asl-eval below, for every row alike)
+    # (eval_adapt_bn=false, eval_self_train=[]: AdaBN and self-training are scored by asl-eval below)
     asl-train -m "${MODEL[@]}" "${SETUP[@]}" data.no_hand=drop data.batch_size=128 trainer.max_epochs=40 \
       trainer=cpu data.audit=false data.num_workers=0 logger=none callbacks.lr_monitor=null seed=$SEEDS eval_adapt_bn=false \
+      'eval_self_train=[]' \
       hydra.sweep.dir=$OUT/$row/$setup 'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
     # AdaBN (asl-eval adapt_bn=true): the same model on the other set (signer: on its own test split), its
     # BatchNorm statistics first re-estimated on those photos, labels unused -> <run>/adapted/metrics.json
