@@ -12,13 +12,15 @@
 #
 # Needs the filled detector cache (asl-prepare hands data.root=..., run by setups.sh and below) or mediapipe.
 # Set-ups: experiments/setups.sh. Env: DATA, SEEDS, EXTRA (experiments/setups.sh), OUT, ROWS, SETUPS,
-# SELF_TRAIN_ROWS (rows also scored after self-training; default robust_best), SELF_TRAIN (its shares per round).
+# SELF_TRAIN_ROWS (rows also scored after self-training; default robust_best), SELF_TRAIN (its shares per round),
+# SELF_TRAIN_BN (with AdaBN and/or without: "true false").
 set -euo pipefail
 OUT=${OUT:-experiments/robustness/runs}
 ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz lm_pad05 robust_best robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 SELF_TRAIN_ROWS=${SELF_TRAIN_ROWS:-robust_best}
 SELF_TRAIN=${SELF_TRAIN:-"[0.3,0.6,0.9]"}   # three rounds: 30 %, 60 %, 90 % of each predicted letter (chosen a priori)
+SELF_TRAIN_BN=${SELF_TRAIN_BN:-"true false"}
 source experiments/setups.sh   # DATA, SEEDS, EXTRA, M, R, the detector caches, setup_args
 asl-prepare hands data.root=$M data.hands.padding=0.5   # row lm_pad05's detector settings
 asl-prepare hands data.root=$R data.hands.padding=0.5
@@ -61,7 +63,7 @@ for row in $ROWS; do
       # the model is most sure of, labelled by it (labels unused), with AdaBN -> <run>/self_trained, and
       # without AdaBN (its ablation) -> <run>/self_trained_no_adabn
       case " $SELF_TRAIN_ROWS " in *" $row "*)
-        for bn in true false; do
+        for bn in $SELF_TRAIN_BN; do
           dir=${run}self_trained; [ $bn = true ] || dir=${dir}_no_adabn
           asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" $other adapt_bn=$bn "self_train=$SELF_TRAIN" \
             "output_dir='$dir'" data.num_workers=0 > /dev/null
