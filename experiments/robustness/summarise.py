@@ -82,6 +82,8 @@ def self_training(out: str) -> None:
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         for folder, name in kinds:
+            if not any(row.glob(f"*/*/{folder}/metrics.json")):
+                continue
             cells, means, right = [], [], []
             for setup in KEYS:
                 reports = [json.loads(m.read_text()) for m in sorted((row / setup).glob(f"*/{folder}/metrics.json"))]
