@@ -17,6 +17,7 @@ from asl.lit.datamodule import ASLDataModule
 from asl.lit.module import ASLClassifier, load_classifier
 from asl.models.batchnorm import adapt_batchnorm
 from asl.runs.run_folder import RunFolder
+from asl.runs.schema import SCHEMA
 from asl.runs.self_train import check_keep, self_train
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     dm.setup("test")
     history = None
     if keep:
-        module, history = _self_train(module, ckpt_path, dm, keep, adapt_bn, loader or {}, cache_dir, accelerator)
+        module, history = _self_train(module, ckpt_path, dm, root is None, keep, adapt_bn, loader or {}, cache_dir, accelerator)
     if adapt_bn:
         n = adapt_batchnorm(module, (x for x, _ in dm.test_dataloader()))
         log.info("adapt_bn: %d BatchNorm(s) re-estimated on %d unlabelled photos", n, len(dm.dataset("test")))
@@ -136,20 +137,24 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     return results
 
 
-def _self_train(module: ASLClassifier, ckpt_path: str | Path, target: ASLDataModule, keep: list[float], adapt_bn: bool,
-                loader: Mapping[str, Any], cache_dir: str | None, accelerator: str) -> tuple[ASLClassifier, list[dict[str, Any]]]:
-    """:func:`asl.runs.self_train.self_train` with the run's own training photos and recipe."""
+def _self_train(module: ASLClassifier, ckpt_path: str | Path, target: ASLDataModule, target_is_run_split: bool,
+                keep: list[float], adapt_bn: bool, loader: Mapping[str, Any], cache_dir: str | None,
+                accelerator: str) -> tuple[ASLClassifier, list[dict[str, Any]]]:
+    """:func:`asl.runs.self_train.self_train` with the run's own training photos (its splits.csv: ``target``
+    itself when that is the run's test split) and recipe (its saved config, checked as training checks it)."""
     run = RunFolder.of_checkpoint(ckpt_path)
     if run is None or not run.splits_file.exists():
         raise ASLError(f"self_train: {ckpt_path} has no run folder beside it (.hydra/config.yaml, splits.csv); "
                        f"self-training retrains on the run's training photos with its recipe")
     cfg = run.config()
-    recipe = {"epochs": cfg.get("trainer", {}).get("max_epochs"), "batch_size": cfg.get("data", {}).get("batch_size"),
-              "seed": cfg.get("seed")}
-    bad = [k for k, v in recipe.items() if not isinstance(v, int) or isinstance(v, bool) or v < (0 if k == "seed" else 1)]
-    if bad:
-        raise ASLError(f"self_train: {run.config_file} gives no usable {', '.join(bad)} ({recipe}); is it a run folder asl-train wrote?")
-    source = datamodule_for(module, ckpt_path, None, loader, cache_dir)
+    recipe = {}
+    for arg, key in (("epochs", "trainer.max_epochs"), ("batch_size", "data.batch_size"), ("seed", "seed")):
+        allowed, ok = SCHEMA[key]
+        value = OmegaConf.select(cfg, key, default=None)
+        if not ok(value):
+            raise ASLError(f"self_train: {run.config_file} has {key}={value!r}, not {allowed}; is it a run folder asl-train wrote?")
+        recipe[arg] = value
+    source = target if target_is_run_split else datamodule_for(module, ckpt_path, None, loader, cache_dir)
     source.setup("fit")
     return self_train(module, source, target, keep, adapt_bn, accelerator=accelerator, **recipe)
 

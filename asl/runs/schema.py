@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from asl import ASLError
+from asl.runs.self_train import are_shares
 
 
 def _int(lo: int | None = None, hi: int | None = None) -> tuple[str, Callable[[Any], bool]]:
@@ -33,8 +34,7 @@ def _bool() -> tuple[str, Callable[[Any], bool]]:
 
 
 def _shares() -> tuple[str, Callable[[Any], bool]]:
-    return "a list of shares in (0, 1], e.g. [0.3,0.6,0.9] ([] = off)", lambda v: (
-        OmegaConf.is_list(v) and all(isinstance(x, int | float) and not isinstance(x, bool) and 0 < x <= 1 for x in v))
+    return "a list of shares in (0, 1], e.g. [0.3,0.6,0.9] ([] = off)", lambda v: OmegaConf.is_list(v) and are_shares(v)
 
 
 #: key → (what is allowed, check). Keys absent from a config are not checked.

@@ -30,13 +30,25 @@ from asl.models.batchnorm import adapt_batchnorm
 log = logging.getLogger(__name__)
 
 
+def are_shares(keep: Any) -> bool:
+    """Whether ``keep`` is a list of shares in (0, 1], one per round ([] = off): ``self_train``, ``eval_self_train``."""
+    return (isinstance(keep, Sequence) and not isinstance(keep, str)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1 for v in keep))
+
+
 def check_keep(keep: Any) -> list[float]:
-    """``self_train``: a list of shares in (0, 1], one per round ([] = off)."""
-    values = list(keep) if isinstance(keep, Sequence) and not isinstance(keep, str) else None
-    if values is None or not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1 for v in values):
+    """``self_train``'s shares as floats, or one line saying what is allowed."""
+    if not are_shares(keep):
         raise ASLError(f"self_train: expected a list of shares in (0, 1], one per round (e.g. [0.3,0.6,0.9]; [] = off), "
                        f"got {keep!r}")
-    return [float(v) for v in values]
+    return [float(v) for v in keep]
+
+
+def check_self_trainable(module: ASLClassifier, key: str) -> None:
+    """Only landmark models retrain fast enough to self-train: others are refused in one line naming ``key``."""
+    if module.spec.inputs != "landmarks":
+        raise ASLError(f"{key}: only landmark models can be self-trained (model=landmark_mlp, experiment=robust_best); "
+                       f"for an image model use AdaBN alone (asl-eval adapt_bn=true, eval_adapt_bn=true in training)")
 
 
 def rows(dm: ASLDataModule, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,9 +91,7 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
     ``seed``); each round starts from fresh weights (seed + round). The returned model is not adapted to the
     target's BatchNorm statistics (the caller does that, as for any model, with ``adapt_bn``).
     """
-    if module.spec.inputs != "landmarks":
-        raise ASLError("self_train: only landmark models can be self-trained (model=landmark_mlp, "
-                       "experiment=robust_best); for an image model use adapt_bn=true")
+    check_self_trainable(module, "self_train")
     xs, ys = rows(source, "train")
     xt, yt = rows(target, "test")
     if len(xt) < 2:

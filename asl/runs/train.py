@@ -26,6 +26,7 @@ from asl.runs import audit as audit_report
 from asl.runs.evaluate import background_shift, evaluate, photo_accounting
 from asl.runs.run_folder import RunFolder
 from asl.runs.schema import check_config
+from asl.runs.self_train import check_self_trainable
 from asl.targets import CALLBACKS, DEVICE_TRANSFORMS, LOGGERS, TRANSFORMS, build, check_targets
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,8 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
         check_targets(plain(cfg.data.get(key)), f"data.{key}", TRANSFORMS + DEVICE_TRANSFORMS)
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)  # before the data: a config mistake fails in seconds
-    if cfg.get("eval_self_train") and module.spec.inputs != "landmarks":
-        raise ASLError("eval_self_train: only landmark models can be self-trained (model=landmark_mlp); "
-                       "set eval_self_train=[] (eval_adapt_bn=true adapts any model with BatchNorm)")
+    if cfg.get("eval_self_train"):
+        check_self_trainable(module, "eval_self_train")
     loggers = [build(c, "logger", LOGGERS) for c in cfg.get("logger", {}).values() if c is not None]
     callbacks = [build(c, "callbacks", CALLBACKS) for c in cfg.get("callbacks", {}).values() if c is not None]
     if not loggers:  # logger=none: the learning-rate monitor has nowhere to write (Lightning would stop)
@@ -168,7 +168,8 @@ def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str
     ``eval_self_train`` also ``eval/<name>/self_train/<metric>``: self-trained on them); with
     ``background_shift``, also the test accuracy on held-out backgrounds (``background_shift/*``).
 
-    Full reports (per-class accuracy, confusion matrix) go to ``<run>/eval/<name>/`` (and ``.../adapt_bn/``).
+    Full reports (per-class accuracy, confusion matrix) go to ``<run>/eval/<name>/`` (and ``.../adapt_bn/``,
+    ``.../self_train/``).
     """
     sets = cfg.get("eval_sets") or {}
     if not sets and not cfg.get("background_shift"):
