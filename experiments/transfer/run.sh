@@ -7,7 +7,8 @@
 #
 # Rows: mobilenet_v2, efficientnet_lite0 (frozen, linear head, 30 epochs at lr 0.01 on cached features);
 # mnv2_last1, mnv2_last2, mnv2_all (MobileNetV2 pretrained, last 1 / last 2 / all stages trainable),
-# mnv2_gradual (frozen, then the last 1, 2, all stages from epochs 2, 4, 6), mnv2_scratch (MobileNetV2,
+# mnv2_gradual (frozen, then the last 1, 2, all stages from epochs 2, 4, 6), effnet_last2 (EfficientNet-Lite0
+# pretrained, last 2 stages trainable: the best MobileNetV2 setting), mnv2_scratch (MobileNetV2,
 # random weights), small_cnn (the project's scratch CNN): 10 epochs at lr 0.002, and every pretrained
 # fine-tuning row with model.backbone_lr_mult=0.1 (at 1.0 the batch-norm-folded weights collapse to chance:
 # experiments/transfer/README.md).
@@ -19,7 +20,7 @@
 set -euo pipefail
 WEIGHTS=${WEIGHTS:-../shared/weights}
 OUT=${OUT:-experiments/transfer/runs/pilot}
-ROWS=${ROWS:-"mobilenet_v2 efficientnet_lite0 mnv2_last1 mnv2_last2 mnv2_all mnv2_gradual mnv2_scratch small_cnn"}
+ROWS=${ROWS:-"mobilenet_v2 efficientnet_lite0 mnv2_last1 mnv2_last2 mnv2_all mnv2_gradual effnet_last2 mnv2_scratch small_cnn"}
 SETUPS=${SETUPS:-"signer massey2room room2massey"}
 source experiments/setups.sh   # DATA, SEEDS, EXTRA, M, R, the detector caches, setup_args
 
@@ -45,6 +46,8 @@ for row in $ROWS; do
     mnv2_last2) MODEL=("${FINE[@]}" model.trainable_stages=2) ;;
     mnv2_all) MODEL=("${FINE[@]}" model.trainable_stages=all) ;;
     mnv2_gradual) MODEL=("${FINE[@]}" model.trainable_stages=0 'model.unfreeze_at_epoch={0:0,2:1,4:2,6:all}') ;;
+    effnet_last2) MODEL=(model=efficientnet_lite0 model.pretrained=imagenet "${TRAINED[@]}" model.backbone_lr_mult=0.1
+                        model.trainable_stages=2) ;;
     mnv2_scratch) MODEL=(model=mobilenet_v2 "${TRAINED[@]}") ;;
     small_cnn) MODEL=(model=small_cnn "${TRAINED[@]}") ;;
     *) echo "unknown row $row" >&2; exit 2 ;;
