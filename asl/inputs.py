@@ -81,6 +81,9 @@ class InputSpec:
     hand_crop: bool = False  # cut every photo to the square box around its hand (data.hand_crop)
     no_hand: str = "keep"  # photos without a hand: keep | drop | fail (data.no_hand)
     margin: float = 0.2  # hand crop border, fraction of the hand box's longer side (data.hands.margin)
+    # Hand crops only: everything outside the hand's landmark hull, widened by this fraction of the hand box's
+    # longer side, is painted the normalisation mean (a zero input), in training and at test time (data.hand_blank).
+    hand_blank: float | None = None
     hand_source: str = "auto"  # auto | keypoints | detector (data.hands.source)
     detector: dict[str, Any] = field(default_factory=lambda: check_detector(None))  # data.hands.* detector settings
 
@@ -97,6 +100,12 @@ class InputSpec:
             raise ASLError(f"data.hands.source: {self.hand_source!r} is not one of {HAND_SOURCES}")
         if not 0 <= float(self.margin) <= 2:
             raise ASLError(f"data.hands.margin must be in [0, 2], got {self.margin}")
+        if self.hand_blank is not None:
+            if isinstance(self.hand_blank, bool) or not isinstance(self.hand_blank, int | float) or not 0 <= self.hand_blank <= 1:
+                raise ASLError(f"data.hand_blank: a widening in [0, 1] (e.g. 0.1) or null, got {self.hand_blank!r}")
+            if not self.hand_crop:
+                raise ASLError("data.hand_blank blanks around the hand in its crop: set data.hand_crop=true too")
+            object.__setattr__(self, "hand_blank", float(self.hand_blank))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         object.__setattr__(self, "detector", check_detector(self.detector))
@@ -120,12 +129,13 @@ class InputSpec:
 def resolve_input_spec(model: Mapping[str, Any], data: Mapping[str, Any]) -> InputSpec:
     """The one place that reads the contract from a composed config: ``model.input_size``,
     ``model.inputs`` (and ``model.mean``/``std`` where weights bring their own), ``data.hand_crop``,
-    ``data.no_hand`` and ``data.hands.*``. Unset keys take :class:`InputSpec`'s defaults."""
+    ``data.hand_blank``, ``data.no_hand`` and ``data.hands.*``. Unset keys take :class:`InputSpec`'s defaults."""
     hands = dict(data.get("hands") or {})
     hands.pop("workers", None)  # how many detector processes: not part of what the model reads
     given = {
         "image_size": model.get("input_size"), "mean": model.get("mean"), "std": model.get("std"),
         "inputs": model.get("inputs"), "hand_crop": data.get("hand_crop"), "no_hand": data.get("no_hand"),
+        "hand_blank": data.get("hand_blank"),
         "margin": hands.pop("margin", None), "hand_source": hands.pop("source", None), "detector": hands or None,
     }
     return InputSpec(**{k: v for k, v in given.items() if v is not None})

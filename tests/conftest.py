@@ -75,13 +75,14 @@ def train_in_process(run: Path, overrides: list[str]) -> Path:
 
 
 def datamodule(seed: int = 0, image_size: int = 64, inputs: str = "image", hand_crop: bool = False, no_hand: str = "keep",
-               hands: dict | None = None, mean=None, std=None, cache: bool = True, cache_dir: str | None = None, **data):
+               hands: dict | None = None, mean=None, std=None, cache: bool = True, cache_dir: str | None = None,
+               hand_blank: float | None = None, **data):
     """An ASLDataModule from flat ``data.*`` keys, as a composed config gives them (the spec's keys by name)."""
     from asl.inputs import resolve_input_spec
     from asl.lit.datamodule import ASLDataModule
 
     spec = resolve_input_spec({"input_size": image_size, "inputs": inputs, "mean": mean, "std": std},
-                              {"hand_crop": hand_crop, "no_hand": no_hand, "hands": hands})
+                              {"hand_crop": hand_crop, "no_hand": no_hand, "hands": hands, "hand_blank": hand_blank})
     return ASLDataModule.from_config({**data, "cache": cache, "cache_dir": cache_dir}, spec, seed)
 
 

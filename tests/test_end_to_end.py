@@ -80,6 +80,7 @@ def test_predict_prints_top3_and_writes_csv(trained_run, tmp_path):
     (["asl.cli.train", "optimizer.lr=abc"], "error: optimizer.lr='abc': must be a number > 0"),
     (["asl.cli.train", "data.batch_size=abc"], "error: data.batch_size='abc': must be a whole number ≥ 1"),
     (["asl.cli.train", "trainer.precision=99"], "error: trainer.precision=99: must be one of"),
+    (["asl.cli.train", "data.hand_blank=wide"], "error: data.hand_blank='wide': must be a number ≥ 0 ≤ 1"),
     (["asl.cli.train", "+model.trainable_stage=1"], "error: model: unexpected option(s) ['trainable_stage']"),
     (["asl.cli.train", "+trainer.foo=1"], "error: trainer: unknown option(s) ['foo']"),
     (["asl.cli.train", "data=folder"], "error: data.root is required: set it on the command line, e.g. data.root="),

@@ -135,6 +135,42 @@ def test_crop_box_is_square_in_pixels_and_pads_outside_the_photo():
     assert drawn.shape == img.shape and (drawn != img).any() and (img == 7).all()
 
 
+def test_hand_blank_paints_outside_the_widened_landmark_hull_the_mean_colour():
+    from asl.hands.crop import blank_outside_hand
+
+    lm = np.zeros((21, 3))
+    lm[:, :2] = np.random.default_rng(0).uniform(0.4, 0.6, (21, 2))
+    lm[:4, :2] = [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]]  # the hull is the square [0.4, 0.6]²
+    hand = {"landmarks": lm.tolist(), "box": [0.4, 0.4, 0.6, 0.6]}
+    image = np.full((100, 100, 3), 9, np.uint8)
+    fill = [124.0, 116.0, 104.0]
+    tight = blank_outside_hand(image, hand, [0, 0, 1, 1], 0.0, fill)
+    assert (tight[45:56, 45:56] == 9).all() and (tight[:35] == fill).all() and (tight[:, 65:] == fill).all()
+    wide = blank_outside_hand(image, hand, [0, 0, 1, 1], 0.25, fill)  # widened by 5 pixels (a quarter of 20)
+    assert (wide[37:64, 37:64] == 9).all() and (wide[:30] == fill).all() and (wide == 9).sum() > (tight == 9).sum()
+    half = blank_outside_hand(image[:50], hand, [0, 0.5, 1, 1], 0.0, fill)  # a crop of the bottom half, resized to 50 × 100
+    assert (half[:, 45:56][0:5] == 9).all() and (half[15:, 45:56] == fill).all()
+
+
+def test_hand_blank_is_part_of_the_crop_cache_and_refuses_what_it_cannot_do(photos, tmp_path, stub):
+    from asl.hands.crop import read_pixels
+
+    args = dict(root=str(photos), classes="ABC", image_size=24, hand_crop=True, audit=False, hands={"source": "detector"},
+                cache_dir=str(tmp_path / "cache"), split={"fractions": [0.5, 0.25, 0.25]})
+    plain, blanked = datamodule(**args), datamodule(**args, hand_blank=0.1)
+    plain.setup()
+    blanked.setup()  # the same cache folder: the blanked crops must not be the plain ones
+    i = next(i for i, r in enumerate(blanked.hands.results) if r is not None)
+    assert not np.array_equal(plain.store.image(i), blanked.store.image(i))
+    assert np.array_equal(blanked.store.image(i), read_pixels(blanked.store.paths[i], blanked.hands.results[i], blanked.spec))
+    with pytest.raises(ASLError, match=r"data.hand_blank .*data.hand_crop=true"):
+        datamodule(**{**args, "hand_crop": False}, hand_blank=0.1)
+    with pytest.raises(ASLError, match=r"data.hand_blank: a widening in \[0, 1\]"):
+        datamodule(**args, hand_blank=2)
+    with pytest.raises(ASLError, match="set data/background=none or data.hand_blank=null"):
+        datamodule(**args, hand_blank=0.1, background={"_target_": "asl.data.backgrounds.BackgroundComposite"})
+
+
 @pytest.mark.parametrize("policy", ["keep", "drop", "fail"])
 def test_no_hand_policies(photos, tmp_path, stub, policy):
     dm = datamodule(root=str(photos), classes="ABC", image_size=16, hand_crop=True, no_hand=policy,
@@ -205,14 +241,16 @@ def test_real_mediapipe_finds_hands_in_massey_photos(tmp_path):
         assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
 
 
-@pytest.mark.parametrize("inputs,hand_crop", [("image", False), ("image", True), ("image+landmarks", True), ("landmarks", False)])
-def test_predict_prepares_a_photo_into_the_same_input_as_evaluation(photos, tmp_path, stub, inputs, hand_crop):
+@pytest.mark.parametrize("inputs,hand_crop,hand_blank", [("image", False, None), ("image", True, None), ("image", True, 0.1),
+                                                         ("image+landmarks", True, None), ("landmarks", False, None)])
+def test_predict_prepares_a_photo_into_the_same_input_as_evaluation(photos, tmp_path, stub, inputs, hand_crop, hand_blank):
     """One input contract, one road: the tensor asl-predict feeds the model equals the test loader's."""
     from asl.hands.prepare import find_hands, input_transform
     from asl.runs.predict import prepare_photos
 
     dm = datamodule(root=str(photos), classes="ABC", image_size=24, inputs=inputs, hand_crop=hand_crop, audit=False,
-                    hands={"source": "detector"}, cache_dir=str(tmp_path / "cache"), split={"fractions": [0.5, 0.25, 0.25]})
+                    hand_blank=hand_blank, hands={"source": "detector"}, cache_dir=str(tmp_path / "cache"),
+                    split={"fractions": [0.5, 0.25, 0.25]})
     dm.setup()
     ds = dm.dataset("test")
     for i in range(len(ds)):

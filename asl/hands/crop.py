@@ -75,12 +75,40 @@ def crop_hand(image: np.ndarray, result: dict[str, Any] | None, margin: float, s
     return crop(image, hand_box(result, margin, w / h), size)
 
 
+def blank_outside_hand(crop_image: np.ndarray, result: dict[str, Any], box: Sequence[float], widen: float,
+                       fill: Sequence[float]) -> np.ndarray:
+    """``crop_image`` (the photo's ``box``, resized) with every pixel outside the convex hull of the hand's
+    landmarks, widened by ``widen`` × the hand's longer side, set to ``fill`` (RGB, 0-255).
+
+    The hull runs through the fingertips' and knuckles' centres, so ``widen`` must cover half a finger's
+    width; 0.1 keeps whole fingers and little of the room (docs/hands.md)."""
+    size_y, size_x = crop_image.shape[:2]
+    points = np.asarray(result["landmarks"], dtype=np.float64)[:, :2]
+    x0, y0, x1, y1 = box
+    pixels = (points - [x0, y0]) / [x1 - x0, y1 - y0] * [size_x, size_y]
+    mask = np.zeros((size_y, size_x), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pixels).astype(np.int32)), 255)
+    radius = int(round(widen * float(np.ptp(pixels, axis=0).max())))
+    if radius > 0:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    out = crop_image.copy()
+    out[mask == 0] = np.round(np.asarray(fill, dtype=np.float64)).astype(np.uint8)
+    return out
+
+
 def read_pixels(path: str | os.PathLike, hand: dict[str, Any] | None, spec: InputSpec) -> np.ndarray:
     """The photo as the model sees it before normalising: uint8 (S, S, 3), its hand crop (``spec.hand_crop``;
-    no hand: the whole photo) or all of it. The one decoder of training's crop cache, prediction and explain."""
-    if spec.hand_crop:
-        return crop_hand(load_image(path), hand, spec.margin, spec.image_size)
-    return load_image(path, spec.image_size)  # what ImageStore caches for whole photos
+    no hand: the whole photo), blanked around the hand (``spec.hand_blank``), or all of it. The one decoder
+    of training's crop cache, prediction and explain."""
+    if not spec.hand_crop:
+        return load_image(path, spec.image_size)  # what ImageStore caches for whole photos
+    image = load_image(path)
+    h, w = image.shape[:2]
+    box = hand_box(hand, spec.margin, w / h)
+    out = crop(image, box, spec.image_size)
+    if spec.hand_blank is not None and hand is not None:
+        out = blank_outside_hand(out, hand, box, spec.hand_blank, [255 * m for m in spec.mean])
+    return out
 
 
 class HandCropStore(ImageStore):
@@ -90,7 +118,9 @@ class HandCropStore(ImageStore):
                  mask_paths=None, cache_dir: str | os.PathLike | None = None, **kwargs: Any):
         self.results, self.spec, self.margin = list(results), spec, float(spec.margin)
         if cache_dir is not None:  # the crops are part of the cache key
-            key = json.dumps([CROP_VERSION, self.margin, [r and r["box"] for r in self.results]])
+            blank = spec.hand_blank is not None  # then the hull (the landmarks) and its colour shape the pixels too
+            key = json.dumps([CROP_VERSION, self.margin, [r and r["box"] for r in self.results]]
+                             + ([spec.hand_blank, spec.mean, [r and r["landmarks"] for r in self.results]] if blank else []))
             cache_dir = Path(cache_dir).expanduser() / f"handcrop-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
         super().__init__(paths, spec.image_size, mask_paths, cache_dir, **kwargs)
 

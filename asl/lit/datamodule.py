@@ -43,7 +43,7 @@ GROUPS: dict[str, dict[str, Any]] = {
     "audit": {"audit": True, "near_duplicate_distance": 6},
 }
 #: ``data.*`` keys that belong to the input contract (:func:`asl.inputs.resolve_input_spec`) or the cache.
-OTHER_KEYS = ("split", "hand_crop", "no_hand", "hands", "cache", "cache_dir")
+OTHER_KEYS = ("split", "hand_crop", "hand_blank", "no_hand", "hands", "cache", "cache_dir")
 
 
 def _group(name: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -129,6 +129,9 @@ class ASLDataModule(pl.LightningDataModule):
             raise ASLError("data.device_transforms: this model reads landmarks only, there are no images to augment; "
                            "set data.device_transforms=null")
         self.device_tf = DeviceAugment(device_tf) if device_tf else None
+        if spec.hand_blank is not None and self.augment["background"]:
+            raise ASLError("data.hand_blank paints the background out, so data.background has none to replace: "
+                           "set data/background=none or data.hand_blank=null")
         self.hands = HandStage(spec, cache_dir, self.loader["detector_workers"])
         self.landmarks: np.ndarray | None = None
         self.features: np.ndarray | None = None  # cached frozen features, one row per store image (asl.lit.features)

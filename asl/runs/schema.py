@@ -57,6 +57,7 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "data.cache": _bool(),
     "data.audit": _bool(),
     "data.hand_crop": _bool(),
+    "data.hand_blank": _float(0, 1),
     "data.near_duplicate_distance": _int(0, 64),
     "data.unknown_folders": _one_of("error", "ignore"),
     "data.no_hand": _one_of("keep", "drop", "fail"),
@@ -78,7 +79,7 @@ def check_config(cfg: DictConfig) -> None:
     a key the Trainer does not take."""
     for key, (allowed, ok) in SCHEMA.items():
         value = OmegaConf.select(cfg, key, default=_ABSENT)
-        if value is _ABSENT or (value is None and key.split(".")[-1] in ("eval_batch_size",)):
+        if value is _ABSENT or (value is None and key.split(".")[-1] in ("eval_batch_size", "hand_blank")):
             continue
         if not ok(value):
             raise ASLError(f"{key}={value!r}: must be {allowed}")
