@@ -8,7 +8,9 @@
 # Rows: mobilenet_v2, efficientnet_lite0 (frozen, linear head, 30 epochs at lr 0.01 on cached features);
 # mnv2_last1, mnv2_last2, mnv2_all (MobileNetV2 pretrained, last 1 / last 2 / all stages trainable),
 # mnv2_gradual (frozen, then the last 1, 2, all stages from epochs 2, 4, 6), effnet_last2 (EfficientNet-Lite0
-# pretrained, last 2 stages trainable: the best MobileNetV2 setting), mnv2_scratch (MobileNetV2,
+# pretrained, last 2 stages trainable: the best MobileNetV2 setting), mnv2_last2_blank (mnv2_last2 on crops
+# blanked outside the hand's landmark hull, data.hand_blank=0.1: issue 19's "image branch sees only the hand"),
+# mnv2_scratch (MobileNetV2,
 # random weights), small_cnn (the project's scratch CNN): 10 epochs at lr 0.002, and every pretrained
 # fine-tuning row with model.backbone_lr_mult=0.1 (at 1.0 the batch-norm-folded weights collapse to chance:
 # experiments/transfer/README.md).
@@ -44,6 +46,7 @@ for row in $ROWS; do
     efficientnet_lite0) MODEL=(model=efficientnet_lite0 model.pretrained=imagenet "${FROZEN[@]}") ;;
     mnv2_last1) MODEL=("${FINE[@]}" model.trainable_stages=1) ;;
     mnv2_last2) MODEL=("${FINE[@]}" model.trainable_stages=2) ;;
+    mnv2_last2_blank) MODEL=("${FINE[@]}" model.trainable_stages=2 data.hand_blank=0.1) ;;
     mnv2_all) MODEL=("${FINE[@]}" model.trainable_stages=all) ;;
     mnv2_gradual) MODEL=("${FINE[@]}" model.trainable_stages=0 'model.unfreeze_at_epoch={0:0,2:1,4:2,6:all}') ;;
     effnet_last2) MODEL=(model=efficientnet_lite0 model.pretrained=imagenet "${TRAINED[@]}" model.backbone_lr_mult=0.1
