@@ -10,8 +10,7 @@
 # mnv2_gradual (frozen, then the last 1, 2, all stages from epochs 2, 4, 6), effnet_last2 (EfficientNet-Lite0
 # pretrained, last 2 stages trainable: the best MobileNetV2 setting), mnv2_last2_blank (mnv2_last2 on crops
 # blanked outside the hand's landmark hull, data.hand_blank=0.1: issue 19's "image branch sees only the hand"),
-# mnv2_scratch (MobileNetV2,
-# random weights), small_cnn (the project's scratch CNN): 10 epochs at lr 0.002, and every pretrained
+# mnv2_scratch (MobileNetV2, random weights), small_cnn (the project's scratch CNN): 10 epochs at lr 0.002, and every pretrained
 # fine-tuning row with model.backbone_lr_mult=0.1 (at 1.0 the batch-norm-folded weights collapse to chance:
 # experiments/transfer/README.md).
 # Set-ups (experiments/setups.sh): signer, massey2room, room2massey.
