@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -70,7 +71,14 @@ def test_cache_hits_misses_and_invalidation(photos, tmp_path, stub):
     assert stub.calls == len(paths) and first[0] is None and all(r is not None for r in first[1:])
     assert detect.detect_files(paths, cache_dir=cache, progress=False, workers=1) == first and stub.calls == len(paths)  # all hits
     st = os.stat(paths[1])
-    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a changed file is detected again
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same content: found by content
+    copies = shutil.copytree(photos, tmp_path / "copied")  # a copied folder (new paths and times): the same
+    moved = [copies / p.relative_to(photos) for p in paths]
+    assert detect.detect_files(paths + moved, cache_dir=cache, progress=False, workers=1) == first + first
+    assert stub.calls == len(paths)
+    changed = np.asarray(Image.open(paths[1])).copy()
+    changed[5, 5] = 255 - changed[5, 5]
+    Image.fromarray(changed).save(paths[1])  # a changed file is detected again
     detect.detect_files(paths, cache_dir=cache, progress=False, workers=1)
     assert stub.calls == len(paths) + 1
     detect.detect_files(paths, {"padding": 0.1}, cache_dir=cache, progress=False, workers=1)  # other settings: own cache

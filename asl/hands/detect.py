@@ -132,6 +132,14 @@ def _stamp(p: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _digest(p: Path) -> str | None:
+    """The file's content hash (None if unreadable: the detector then reports why)."""
+    try:
+        return hashlib.sha1(p.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
@@ -156,8 +164,9 @@ def _save(path: Path, settings: dict[str, Any], entries: dict[str, Any]) -> None
 def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | None = None,
                  cache_dir: str | os.PathLike | None = None, detector: Detector | None = None,
                  progress: bool = True, workers: int | None = None, errors: dict[int, str] | None = None) -> list[Result]:
-    """One result per path, from the cache where the file (path, size, mtime) is unchanged
-    (``cache_dir=None``: no cache, detect every file).
+    """One result per path, from the cache where the file (path, size, mtime) is unchanged, or where its
+    content is that of a cached file (a copied, moved or touched photo is not detected again);
+    ``cache_dir=None``: no cache, detect every file.
 
     Misses run in ``workers`` processes (None: every core this process may use), each with its own
     detector, merged into one cache that is saved every few seconds: a killed run loses only the
@@ -171,7 +180,19 @@ def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | 
     cpath = cache_file(cache_dir, settings) if cache_dir is not None else None
     entries: dict[str, Any] = _read(cpath) if cpath is not None else {}
     stamps = [_stamp(p) for p in paths]
-    todo = [i for i, p in enumerate(paths) if entries.get(str(p), {}).get("stamp") != stamps[i]]
+    changed = [i for i, p in enumerate(paths) if entries.get(str(p), {}).get("stamp") != stamps[i]]
+    digests = {i: _digest(paths[i]) for i in changed}
+    by_content = {e["sha1"]: e for e in entries.values() if e.get("sha1")}
+    todo = []
+    for i in changed:
+        same = by_content.get(digests[i]) if digests[i] else None
+        if same is None:
+            todo.append(i)
+        else:
+            entries[str(paths[i])] = {**same, "stamp": stamps[i]}
+    if cpath is not None and len(todo) < len(changed):
+        log.info("Hand cache: %d photo(s) found again by content (copied, moved or touched)", len(changed) - len(todo))
+        _save(cpath, settings, entries)
     if todo:
         n_workers = processes(workers, len(todo)) if detector is None else 1
         log.info("Detecting hands in %d of %d image(s) (%d cached) with %d process(es)", len(todo), len(paths),
@@ -179,7 +200,7 @@ def detect_files(paths: Sequence[str | os.PathLike], settings: dict[str, Any] | 
         saved = time.monotonic()
         for i, res, error in tqdm(_detect(paths, todo, settings, detector, n_workers), total=len(todo),
                                   desc="Detecting hands", disable=not progress):
-            entries[str(paths[i])] = {"stamp": stamps[i], "result": res, **({"error": error} if error else {})}
+            entries[str(paths[i])] = {"stamp": stamps[i], "sha1": digests[i], "result": res, **({"error": error} if error else {})}
             if cpath is not None and time.monotonic() - saved > SAVE_EVERY_S:
                 _save(cpath, settings, entries)  # keep progress if interrupted
                 saved = time.monotonic()
