@@ -22,7 +22,7 @@ OUT=${OUT:-experiments/hands/runs}
 EXTRA=${EXTRA:-}
 # trainer=gpu no longer sets the loader (data.*): its old loader settings, so TRAINER=gpu runs stay as measured
 LOADER=""; if [ "$TRAINER" = gpu ]; then LOADER="data.num_workers=8 data.pin_memory=true"; fi
-ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_bg cnn_crop_bg_relight cnn_crop_best cnn_crop_bg_photo fusion_from_runs fusion_best_from_runs fusion cnn"}
+ROWS=${ROWS:-"landmark_mlp landmark_mlp_tilt cnn_crop cnn_crop_blank cnn_crop_bg cnn_crop_bg_relight cnn_crop_best cnn_crop_bg_photo fusion_from_runs fusion_best_from_runs fusion cnn"}
 SETUPS=${SETUPS:-"massey2room room2massey signer"}
 CROP_BG="data/background=procedural_inplace data.masks=key_black"  # new backgrounds behind the crop's keyed-out hand
 M=$DATA/asl_massey_black
@@ -40,6 +40,8 @@ row_args() {
     cnn_crop_bg_relight) echo "$(row_args cnn_crop_bg) data.background.hand_brightness=[0.12,1.3] data.background.hand_saturation=[0.2,1.2]" ;;
     # the preset: cnn_crop_bg_relight + viewpoint changes (data/augment=viewpoint)
     cnn_crop_best) echo "model=small_cnn model.input_size=48 experiment=background_best data.masks=key_black trainer.max_epochs=$EPOCHS" ;;
+    # hand crops painted the mean colour outside the hand's widened landmark hull (train and test: no room left)
+    cnn_crop_blank) echo "$(row_args cnn_crop) data.hand_blank=0.1" ;;
     # ... plus strong lighting/colour/blur/noise/JPEG changes (data/augment=photometric)
     cnn_crop_bg_photo) echo "$(row_args cnn_crop_bg) data/augment=photometric" ;;
     fusion) echo "model=fusion model.input_size=48 data.hand_crop=true trainer.max_epochs=$EPOCHS" ;;
