@@ -69,10 +69,16 @@ def crop(image: np.ndarray, box: Sequence[float] | None, size: int | None = None
     return np.ascontiguousarray(out)
 
 
-def crop_hand(image: np.ndarray, result: dict[str, Any] | None, margin: float, size: int | None = None) -> np.ndarray:
-    """The hand crop of a full photo (the whole photo when no hand was found)."""
+def crop_hand(image: np.ndarray, result: dict[str, Any] | None, margin: float, size: int | None = None,
+              blank: float | None = None, fill: Sequence[float] = (0, 0, 0)) -> np.ndarray:
+    """The hand crop of a full photo (the whole photo when no hand was found); with ``blank``, painted ``fill``
+    outside the hand's hull widened by that fraction (:func:`blank_outside_hand`)."""
     h, w = image.shape[:2]
-    return crop(image, hand_box(result, margin, w / h), size)
+    box = hand_box(result, margin, w / h)
+    out = crop(image, box, size)
+    if blank is not None and result is not None:
+        out = blank_outside_hand(out, result, box, blank, fill)
+    return out
 
 
 def blank_outside_hand(crop_image: np.ndarray, result: dict[str, Any], box: Sequence[float], widen: float,
@@ -100,15 +106,9 @@ def read_pixels(path: str | os.PathLike, hand: dict[str, Any] | None, spec: Inpu
     """The photo as the model sees it before normalising: uint8 (S, S, 3), its hand crop (``spec.hand_crop``;
     no hand: the whole photo), blanked around the hand (``spec.hand_blank``), or all of it. The one decoder
     of training's crop cache, prediction and explain."""
-    if not spec.hand_crop:
-        return load_image(path, spec.image_size)  # what ImageStore caches for whole photos
-    image = load_image(path)
-    h, w = image.shape[:2]
-    box = hand_box(hand, spec.margin, w / h)
-    out = crop(image, box, spec.image_size)
-    if spec.hand_blank is not None and hand is not None:
-        out = blank_outside_hand(out, hand, box, spec.hand_blank, [255 * m for m in spec.mean])
-    return out
+    if spec.hand_crop:
+        return crop_hand(load_image(path), hand, spec.margin, spec.image_size, spec.hand_blank, [255 * m for m in spec.mean])
+    return load_image(path, spec.image_size)  # what ImageStore caches for whole photos
 
 
 class HandCropStore(ImageStore):

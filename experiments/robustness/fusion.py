@@ -51,6 +51,11 @@ def split_files(run: Path, setup: str, split: str) -> list[Path]:
     return [DATA / SOURCE[setup] / r["file"] for r in rows]
 
 
+def landmark_checkpoint(run: Path, landmark: str) -> Path:
+    """The landmark run's model as trained (``as_trained``) or self-trained with AdaBN (``self_trained``)."""
+    return run / ("self_trained/self_trained.ckpt" if landmark == "self_trained" else "checkpoints/best.ckpt")
+
+
 def test_files(setup: str, lm_run: Path) -> list[Path]:
     """Every photo of the other set (transfers), or the landmark run's test split (signer)."""
     if SETUPS[setup]:
@@ -109,7 +114,7 @@ def labels_of(files: list[Path], classes: list[str]) -> np.ndarray:
 
 def one(setup: str, seed: int, image_row: str, landmark: str) -> dict[str, float]:
     lm_run, im_run = LANDMARKS / setup / str(seed), IMAGES / image_row / setup / str(seed)
-    lm_ckpt = lm_run / ("self_trained/self_trained.ckpt" if landmark == "self_trained" else "checkpoints/best.ckpt")
+    lm_ckpt = landmark_checkpoint(lm_run, landmark)
     files = test_files(setup, lm_run)
     lm, lm_ok, classes = log_probs(lm_ckpt, files, lm_run / f"fusion_probs_{landmark}.npz")
     im, im_ok, im_classes = log_probs(im_run / "checkpoints/best.ckpt", files, im_run / "fusion_probs.npz")
@@ -120,10 +125,10 @@ def one(setup: str, seed: int, image_row: str, landmark: str) -> dict[str, float
     lv, lv_ok, _ = log_probs(lm_ckpt, lm_val, lm_run / f"fusion_val_{landmark}.npz")
     iv, iv_ok, _ = log_probs(im_run / "checkpoints/best.ckpt", im_val, im_run / "fusion_val.npz")
     t_lm, t_im = temperature(lv, lv_ok, labels_of(lm_val, classes)), temperature(iv, iv_ok, labels_of(im_val, classes))
-    shared = sorted(set(map(str, lm_val)) & set(map(str, im_val)))
-    li = [list(map(str, lm_val)).index(f) for f in shared]
-    ii = [list(map(str, im_val)).index(f) for f in shared]
-    ys = labels_of([Path(f) for f in shared], classes)
+    lm_at, im_at = {f: i for i, f in enumerate(lm_val)}, {f: i for i, f in enumerate(im_val)}
+    shared = sorted(set(lm_at) & set(im_at))
+    li, ii = [lm_at[f] for f in shared], [im_at[f] for f in shared]
+    ys = labels_of(shared, classes)
     val_acc = {w: accuracy(*fuse(lv[li], lv_ok[li], iv[ii], iv_ok[ii], w, t_lm, t_im), ys) for w in WEIGHTS}
     w_val = max(WEIGHTS, key=lambda w: (val_acc[w], -w))  # ties: the smaller image weight
     test_acc = {w: accuracy(*fuse(lm, lm_ok, im, im_ok, w, t_lm, t_im), y) for w in WEIGHTS}

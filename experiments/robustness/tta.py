@@ -23,7 +23,7 @@ import torch
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fusion import LANDMARKS, labels_of, test_files  # noqa: E402
+from fusion import LANDMARKS, labels_of, landmark_checkpoint, test_files  # noqa: E402
 
 from asl.hands.features import augment  # noqa: E402
 from asl.hands.prepare import find_hands, landmark_row  # noqa: E402
@@ -31,17 +31,22 @@ from asl.lit.module import load_classifier  # noqa: E402
 
 
 @torch.no_grad()
-def scores(ckpt: Path, files: list[Path], copies: int, strength: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(mean softmax over the row and ``copies`` augmented copies, whether a hand was found, class names)."""
+def scores(ckpt: Path, files: list[Path], variants: list[tuple[int, float]]) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """For each (copies, strength) variant the mean softmax over the row and ``copies`` copies moved by
+    ``strength`` × the model's augmentation; whether a hand was found; the class names."""
     module = load_classifier(ckpt).eval()
     hands = find_hands(files, module.spec, ".cache/asl")
     x = torch.from_numpy(np.stack([landmark_row(h) for h in hands])).float()
-    settings = {k: v * strength for k, v in module.net.augment.items()}
-    g = torch.Generator().manual_seed(0)
-    probs = module(x).softmax(-1)
-    for _ in range(copies):
-        probs += module(augment(x, **settings, generator=g)).softmax(-1)
-    return probs.numpy(), np.asarray([h is not None for h in hands]), list(module.class_names)
+    seen = module(x).softmax(-1)
+    out = []
+    for copies, strength in variants:
+        settings = {k: v * strength for k, v in module.net.augment.items()}
+        g = torch.Generator().manual_seed(0)
+        probs = seen.clone()
+        for _ in range(copies):
+            probs += module(augment(x, **settings, generator=g)).softmax(-1)
+        out.append(probs.numpy())
+    return out, np.asarray([h is not None for h in hands]), list(module.class_names)
 
 
 def main() -> None:
@@ -60,11 +65,11 @@ def main() -> None:
             acc = {c: [] for c in cols}
             for seed in args.seeds:
                 run = LANDMARKS / setup / str(seed)
-                ckpt = run / ("self_trained/self_trained.ckpt" if landmark == "self_trained" else "checkpoints/best.ckpt")
                 files = test_files(setup, run)
-                for c, (copies, strength) in cols.items():
-                    p, ok, classes = scores(ckpt, files, copies, strength)
-                    acc[c].append(float(((p.argmax(1) == labels_of(files, classes)) & ok).mean()))
+                probs, ok, classes = scores(landmark_checkpoint(run, landmark), files, list(cols.values()))
+                y = labels_of(files, classes)
+                for c, p in zip(cols, probs, strict=True):
+                    acc[c].append(float(((p.argmax(1) == y) & ok).mean()))
             cells = [f"{100 * np.mean(v):.1f} ± {100 * np.std(v, ddof=1):.1f}" for v in acc.values()]
             print(f"| {landmark} | {setup} | " + " | ".join(cells) + " |")
 
