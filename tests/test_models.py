@@ -157,7 +157,8 @@ def test_one_epoch_fit_on_tiny_synthetic(name, tiny_synthetic):
     assert module.test_results["num_images"] == 24 and 0 <= module.test_results["test/acc"] <= 1
 
 
-def test_gradual_unfreezing_and_backbone_lr(tiny_synthetic):
+def test_gradual_unfreezing_and_backbone_lr(tiny_synthetic, caplog):
+    import logging
     from unittest import mock
 
     module = classifier(model={"name": "small_cnn", "trainable_stages": 0, "unfreeze_at_epoch": {1: 2, 3: "all"},
@@ -165,9 +166,13 @@ def test_gradual_unfreezing_and_backbone_lr(tiny_synthetic):
                            optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.5})
     assert module.net.trainable_stages == 0
     for epoch, expected in ((0, 0), (1, 2), (2, 2), (3, 5)):
-        with mock.patch.object(type(module), "current_epoch", new_callable=mock.PropertyMock, return_value=epoch):
+        with mock.patch.object(type(module), "current_epoch", new_callable=mock.PropertyMock, return_value=epoch), \
+                caplog.at_level(logging.INFO, logger="asl"):
             module.on_train_epoch_start()
         assert module.net.trainable_stages == expected
+    # through asl's logger, so that the run's train.log records when each stage began to train
+    assert [r.getMessage() for r in caplog.records if r.name == "asl.lit.module"] == [
+        "epoch 1: training the last 2 backbone stage(s)", "epoch 3: training the last 5 backbone stage(s)"]
     opt = module.configure_optimizers()
     head_group, backbone_group = opt.param_groups
     assert head_group["lr"] == 0.5 and backbone_group["lr"] == pytest.approx(0.05)

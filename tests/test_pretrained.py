@@ -2,6 +2,7 @@
 (eval, recalibrate, train), frozen stages. Every weights file here is written by the test itself."""
 
 import copy
+import logging
 import re
 import sys
 
@@ -152,7 +153,7 @@ def test_pretrained_bn_eval_keeps_loaded_statistics_while_the_last_stage_trains(
     assert any(k.endswith("running_mean") for k in changed) == (mode == "train")
 
 
-def test_recalibrate_runs_once_before_a_fresh_fit_on_training_images(tmp_path, tiny_synthetic, monkeypatch):
+def test_recalibrate_runs_once_before_a_fresh_fit_on_training_images(tmp_path, tiny_synthetic, monkeypatch, caplog):
     """model.pretrained_bn=recalibrate: the LightningModule re-expresses the BatchNorms on training images
     before the first step, keeping its eval-mode outputs."""
     import pytorch_lightning as pl
@@ -181,6 +182,10 @@ def test_recalibrate_runs_once_before_a_fresh_fit_on_training_images(tmp_path, t
         return n
 
     monkeypatch.setattr(lit_module, "recalibrate_batchnorm", recording)
-    pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False).fit(module, datamodule=dm)
+    with caplog.at_level(logging.INFO, logger="asl"):
+        pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False).fit(module, datamodule=dm)
     assert calls == [len(dm.dataset("train"))]  # every training image (fewer than 256 here), once
+    n = len(batchnorms(module))  # said through asl's logger, so the run's train.log records it
+    assert f"model.pretrained_bn=recalibrate: {n} BatchNorm(s) re-expressed on {calls[0]} training images" in [
+        r.getMessage() for r in caplog.records if r.name == "asl.lit.module"]

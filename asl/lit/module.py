@@ -6,6 +6,7 @@ Hyper-parameters are saved as plain dicts, lists and numbers (torch ≥ 2.6 load
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from pytorch_lightning.utilities import rank_zero_info  # noqa: E402
+from pytorch_lightning.utilities import rank_zero_only  # noqa: E402
 from torchmetrics.classification import (  # noqa: E402
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
@@ -30,6 +31,9 @@ from asl.data.transforms import on_images  # noqa: E402
 from asl.inputs import InputSpec  # noqa: E402
 from asl.models import architecture, create_model, recalibrate_batchnorm  # noqa: E402
 from asl.targets import OPTIMIZERS, SCHEDULERS, build, check_targets  # noqa: E402
+
+# asl's loggers reach the run's train.log (Lightning's rank_zero_info reached the terminal only)
+log = logging.getLogger(__name__)
 
 
 class ASLClassifier(pl.LightningModule):
@@ -215,13 +219,15 @@ class ASLClassifier(pl.LightningModule):
         loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, rows), batch_size=64)
         moved = (self.transfer_batch_to_device(x, self.device, 0) for x, _ in loader)
         n = recalibrate_batchnorm(self, moved)
-        rank_zero_info(f"model.pretrained_bn=recalibrate: {n} BatchNorm(s) re-expressed on {len(rows)} training images")
+        if rank_zero_only.rank == 0:  # DDP: one process says it
+            log.info("model.pretrained_bn=recalibrate: %d BatchNorm(s) re-expressed on %d training images", n, len(rows))
 
     def on_train_epoch_start(self) -> None:
         stages = self.unfreeze.get(self.current_epoch)
         if stages is not None:
             self.net.set_trainable_stages(stages)
-            rank_zero_info(f"epoch {self.current_epoch}: training the last {self.net.trainable_stages} backbone stage(s)")
+            if rank_zero_only.rank == 0:
+                log.info("epoch %d: training the last %s backbone stage(s)", self.current_epoch, self.net.trainable_stages)
 
     def configure_optimizers(self):
         """``optimizer`` (a ``_partial_`` config) over two groups: the head at ``lr``, the backbone at
