@@ -12,6 +12,7 @@
 # blanked outside the hand's landmark hull, data.hand_blank=0.1: issue 19's "image branch sees only the hand"),
 # mnv2_last2_recal (mnv2_last2 with the folded batch norms re-expressed and trained with batch statistics,
 # model.pretrained_bn=recalibrate, the backbone at the full rate: the other remedy docs/transfer.md names),
+# mnv2_last2_recal_blank (both: recalibrated batch norms on blanked crops),
 # mnv2_scratch (MobileNetV2, random weights), small_cnn (the project's scratch CNN): 10 epochs at lr 0.002, and
 # every other pretrained fine-tuning row with model.backbone_lr_mult=0.1 (at 1.0 with the batch norms left
 # folded the weights collapse to chance: experiments/transfer/README.md).
@@ -24,7 +25,7 @@ set -euo pipefail
 WEIGHTS=${WEIGHTS:-../shared/weights}
 OUT=${OUT:-experiments/transfer/runs/pilot}
 ROWS=${ROWS:-"mobilenet_v2 efficientnet_lite0 mnv2_last1 mnv2_last2 mnv2_all mnv2_gradual effnet_last2 mnv2_last2_blank
-  mnv2_last2_recal mnv2_scratch small_cnn"}
+  mnv2_last2_recal mnv2_last2_recal_blank mnv2_scratch small_cnn"}
 SETUPS=${SETUPS:-"signer massey2room room2massey"}
 source experiments/setups.sh   # DATA, SEEDS, EXTRA, M, R, the detector caches, setup_args
 
@@ -50,6 +51,8 @@ for row in $ROWS; do
     mnv2_last2) MODEL=("${FINE[@]}" model.trainable_stages=2) ;;
     mnv2_last2_blank) MODEL=("${FINE[@]}" model.trainable_stages=2 data.hand_blank=0.1) ;;
     mnv2_last2_recal) MODEL=("${MNV2[@]}" "${TRAINED[@]}" model.trainable_stages=2 model.pretrained_bn=recalibrate) ;;
+    mnv2_last2_recal_blank) MODEL=("${MNV2[@]}" "${TRAINED[@]}" model.trainable_stages=2 model.pretrained_bn=recalibrate
+                            data.hand_blank=0.1) ;;
     mnv2_all) MODEL=("${FINE[@]}" model.trainable_stages=all) ;;
     mnv2_gradual) MODEL=("${FINE[@]}" model.trainable_stages=0 'model.unfreeze_at_epoch={0:0,2:1,4:2,6:all}') ;;
     effnet_last2) MODEL=(model=efficientnet_lite0 model.pretrained=imagenet "${TRAINED[@]}" model.backbone_lr_mult=0.1
