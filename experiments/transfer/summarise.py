@@ -60,13 +60,23 @@ def f1_macro(conf: np.ndarray, support: np.ndarray) -> float:
     return float(f1[support > 0].mean())
 
 
+def run_path(job: Path, value: str) -> Path:
+    """A path from a run's config as the run read it: a relative one against the directory the run was
+    started in (Hydra records it), or against this one where that directory is gone."""
+    import yaml
+
+    path = Path(value)
+    started_in = Path(yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text())["hydra"]["runtime"]["cwd"])
+    return started_in / path if not path.is_absolute() and (started_in / path).exists() else path
+
+
 def test_photos(job: Path, setup: str, cfg: dict) -> tuple[list[Path], list[str]]:
     """The photos the reported metric was measured on, and their letters."""
     if SETUPS[setup] is None:  # the run's own test split
-        root = Path(cfg["data"]["root"])
+        root = run_path(job, cfg["data"]["root"])
         rows = [r for r in csv.DictReader(open(job / "splits.csv")) if r["split"] == "test"]
         return [root / r["file"] for r in rows], [r["label"] for r in rows]
-    root = Path(cfg["eval_sets"][SETUPS[setup]])
+    root = run_path(job, cfg["eval_sets"][SETUPS[setup]])
     from asl.runs.predict import collect_inputs
 
     paths = collect_inputs(str(root))
