@@ -62,7 +62,7 @@ def f1_macro(conf: np.ndarray, support: np.ndarray) -> float:
 
 def run_path(job: Path, value: str) -> Path:
     """A path from a run's config as the run read it: a relative one against the directory the run was
-    started in (Hydra records it), or against this one where that directory is gone."""
+    started in (Hydra records it), or against this one where it is not found there (a removed checkout)."""
     import yaml
 
     path = Path(value)
