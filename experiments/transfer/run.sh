@@ -42,6 +42,8 @@ FROZEN=(model.trainable_stages=0 model.cache_features=auto trainer.max_epochs=30
 # Networks that train: 10 epochs (a CPU budget), the default AdamW lr 0.002, cosine to zero.
 TRAINED=(trainer.max_epochs=10 optimizer.lr=0.002)
 FINE=("${MNV2[@]}" "${TRAINED[@]}" model.backbone_lr_mult=0.1)
+# The other remedy for the folded batch norms: recalibrated, trained with batch statistics, backbone at the full rate.
+RECAL=("${MNV2[@]}" "${TRAINED[@]}" model.pretrained_bn=recalibrate)
 
 for row in $ROWS; do
   case $row in
@@ -50,9 +52,8 @@ for row in $ROWS; do
     mnv2_last1) MODEL=("${FINE[@]}" model.trainable_stages=1) ;;
     mnv2_last2) MODEL=("${FINE[@]}" model.trainable_stages=2) ;;
     mnv2_last2_blank) MODEL=("${FINE[@]}" model.trainable_stages=2 data.hand_blank=0.1) ;;
-    mnv2_last2_recal) MODEL=("${MNV2[@]}" "${TRAINED[@]}" model.trainable_stages=2 model.pretrained_bn=recalibrate) ;;
-    mnv2_last2_recal_blank) MODEL=("${MNV2[@]}" "${TRAINED[@]}" model.trainable_stages=2 model.pretrained_bn=recalibrate
-                            data.hand_blank=0.1) ;;
+    mnv2_last2_recal) MODEL=("${RECAL[@]}" model.trainable_stages=2) ;;
+    mnv2_last2_recal_blank) MODEL=("${RECAL[@]}" model.trainable_stages=2 data.hand_blank=0.1) ;;
     mnv2_all) MODEL=("${FINE[@]}" model.trainable_stages=all) ;;
     mnv2_gradual) MODEL=("${FINE[@]}" model.trainable_stages=0 'model.unfreeze_at_epoch={0:0,2:1,4:2,6:all}') ;;
     effnet_last2) MODEL=(model=efficientnet_lite0 model.pretrained=imagenet "${TRAINED[@]}" model.backbone_lr_mult=0.1
