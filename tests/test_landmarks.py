@@ -69,6 +69,41 @@ def test_features_ignore_position_and_size_and_mirror_left_hands(rows):
     assert torch.allclose(lm[:, 9, :2].norm(dim=1), torch.ones(len(rows)))  # palm size 1
 
 
+def _from_behind(x: torch.Tensor) -> torch.Tensor:
+    """The same hands turned half round about the vertical axis through the wrist (x and z negated about it),
+    as a hand held sideways shows the camera its back instead of its palm: MediaPipe's handedness, which names
+    the hand and not the view, stays."""
+    lm = x[:, :POINTS].reshape(-1, 21, 3).clone()
+    wrist = lm[:, :1].clone()
+    lm[..., 0], lm[..., 2] = 2 * wrist[..., 0] - lm[..., 0], 2 * wrist[..., 2] - lm[..., 2]
+    return torch.cat([lm.flatten(1), x[:, HANDEDNESS:]], 1)
+
+
+def test_a_hand_seen_from_its_back_reads_as_from_its_palm_when_mirrored_by_its_geometry(rows):
+    """Issue 26: a G or H held sideways shows one signer's camera the palm and another's the back. Its 2-D
+    projection is then the mirror image, with the same handedness label, so mirroring by handedness leaves two
+    mirror-image families of one letter (G and H 0 % across sets); mirroring by the palm's winding in the image
+    (``geometry``) maps both views onto one: the same 2-D coordinates, distances and joint angles (only the
+    relative depth z, the side facing the camera, differs)."""
+    back = _from_behind(rows)
+    assert not torch.allclose(normalise(back)[..., :2], normalise(rows)[..., :2], atol=1e-3)  # handedness: mirror images
+    torch.testing.assert_close(normalise(back, "geometry")[..., :2], normalise(rows, "geometry")[..., :2], atol=1e-5, rtol=0)
+    torch.testing.assert_close(normalise(back, "geometry")[..., 2], -normalise(rows, "geometry")[..., 2], atol=1e-5, rtol=0)
+    torch.testing.assert_close(features(back, ["distances", "angles"], "geometry"),
+                               features(rows, ["distances", "angles"], "geometry"), atol=1e-5, rtol=0)
+    torch.testing.assert_close(features(back, ["coords"], "geometry", use_z=False),
+                               features(rows, ["coords"], "geometry", use_z=False), atol=1e-5, rtol=0)
+    # A mirrored photo with the label flipped, as the detector gives it, reads the same under both rules.
+    torch.testing.assert_close(features(_move(back, mirror=True), mirror="geometry"), features(back, mirror="geometry"),
+                               atol=1e-5, rtol=0)
+    # Where the hand points in the image stays in the coordinates (K/P, G/Q, H/U differ only there); distances
+    # and angles do not see an in-plane turn.
+    turned = augment(rows, rotate=90, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(features(turned, ["coords"], "geometry"), features(rows, ["coords"], "geometry"), atol=1e-2)
+    torch.testing.assert_close(features(turned, ["distances", "angles"], "geometry"),
+                               features(rows, ["distances", "angles"], "geometry"), atol=1e-4, rtol=0)
+
+
 def test_no_hand_rows_stay_zero_and_augmentation_changes_only_hands(rows):
     x = torch.cat([rows[:4], torch.zeros(2, INPUT_DIM)])
     assert present(x).tolist() == [True] * 4 + [False] * 2
@@ -159,6 +194,56 @@ def test_most_confident_keeps_a_share_of_each_predicted_letter():
     assert most_confident(probs, 1.0).all()
 
 
+def test_balanced_pseudo_labels_give_a_letter_its_share_where_every_photo_is_predicted_as_another():
+    """Issue 26: on a grey-wall set every M was predicted P, so a quota per predicted letter kept none for M and
+    self-training taught M→P round after round. Balanced against the prior (Sinkhorn), the photos most like M
+    become M's, each letter holding its prior share."""
+    from asl.runs.self_train import balanced, class_prior, pseudo_labels
+
+    # 6 photos, 3 letters; the model calls all of letters 0 and 1 "0" (photos 3–5 a little more like 1).
+    probs = torch.tensor([[0.90, 0.01, 0.09], [0.89, 0.02, 0.09], [0.88, 0.02, 0.10],
+                          [0.80, 0.15, 0.05], [0.75, 0.20, 0.05], [0.78, 0.17, 0.05]])
+    probs = torch.cat([probs, torch.tensor([[0.1, 0.0, 0.9], [0.05, 0.05, 0.9]])])  # and 2 photos of letter 2
+    prior = class_prior(["A", "B", "C"], {"A": 3, "B": 3, "C": 2})
+    torch.testing.assert_close(prior, torch.tensor([3 / 8, 3 / 8, 2 / 8]))
+    q = balanced(probs, prior)
+    torch.testing.assert_close(q.sum(1), torch.ones(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(q.sum(0), 8 * prior, atol=1e-3, rtol=0)
+    _, confident = pseudo_labels(probs, 1.0, prior, "confident")
+    assert (confident == 1).sum() == 0  # the old quota: letter B never appears
+    kept, labels = pseudo_labels(probs, 1.0, prior, "balanced")
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2] and kept.all()
+    kept, labels = pseudo_labels(probs, 0.34, prior)  # a third of each pseudo-label, most confident first
+    assert kept.tolist() == [True, False, False, False, True, False, True, False]
+    assert class_prior(["A", "B"]).tolist() == [0.5, 0.5]
+    from asl import ASLError
+
+    for bad in ({"Z": 1}, {"A": -1}, {"A": 0}):
+        with pytest.raises(ASLError, match="class_prior"):
+            class_prior(["A", "B"], bad)
+
+
+def test_the_adaptation_check_keeps_what_corrects_and_refuses_what_collapses_or_drifts():
+    from asl.runs.adaptation import decide, signals
+
+    names = ["A", "B", "C", "D"]
+    prior = torch.full((4,), 0.25)
+    onehot = lambda labels: torch.nn.functional.one_hot(torch.tensor(labels), 4).float()  # noqa: E731
+    before = onehot([0, 0, 1, 1, 2, 2, 3, 0])  # D under-predicted: one D photo called A
+    fixed = onehot([0, 0, 1, 1, 2, 2, 3, 3])
+    s = signals(before, fixed, prior)
+    assert s["prior_gap_after"] == 0 and s["agreement"] == 7 / 8 and decide(s, names)[0]
+    collapsed = onehot([0, 0, 1, 1, 1, 1, 3, 0])  # every C now B
+    keep, why = decide(signals(before, collapsed, prior), names)
+    assert not keep and "C collapsed" in why
+    s = signals(onehot([0, 1, 2, 3, 0, 1, 2, 3]), onehot([0, 1, 2, 3, 0, 1, 0, 0]), prior)
+    assert s["prior_gap_after"] > s["prior_gap_before"] and not s["lost_letters"]
+    assert "moved away from the prior" in decide(s, names)[1]
+    s = signals(onehot([0, 1, 2, 3, 0, 1, 2, 3]), onehot([1, 2, 3, 0, 1, 2, 3, 0]), prior)
+    keep, why = decide(s, names)
+    assert not keep and "changed 100% of the predictions" in why
+
+
 def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, monkeypatch, tiny_synthetic):
     """asl-eval self_train: one retraining per round on the run's training rows + pseudo-labelled test rows, the
     labels of the evaluated photos unread; the adapted model is saved and loads; training's eval_self_train scores
@@ -177,7 +262,9 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
     assert 0 <= metrics["eval/again/self_train/acc_all_photos"] <= 1
     trained = json.loads((run / "eval" / "again" / "self_train" / "metrics.json").read_text())
     assert [h["keep"] for h in trained["self_train"]] == [1.0] and trained["adapt_bn"] is False
-    assert (run / "eval" / "again" / "self_train" / "self_trained.ckpt").exists()
+    assert trained["adaptation"]["keep_adapted"] == "check" and trained["adaptation"]["reason"]
+    # the adapted model is written only where the check kept it
+    assert (run / "eval" / "again" / "self_train" / "self_trained.ckpt").exists() == trained["adaptation"]["kept"]
     seen = []
     real_fit = st.pl.Trainer.fit
 
@@ -188,7 +275,7 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
 
     monkeypatch.setattr(st.pl.Trainer, "fit", fit)
     r = evaluate(ckpt, None, tmp_path / "eval", {"num_workers": 0}, str(tmp_path / "cache"), accelerator="cpu",
-                 adapt_bn=True, self_train_keep=[0.5, 1.0])
+                 adapt_bn=True, self_train_keep=[0.5, 1.0], keep_adapted="always")
     monkeypatch.undo()
     rounds = r["self_train"]
     assert [h["round"] for h in rounds] == [1, 2] and rounds[1]["pseudo_labelled"] == rounds[1]["photos"] == r["num_images"]
@@ -197,6 +284,7 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
     module = load_classifier(tmp_path / "eval" / "self_trained.ckpt")  # the adapted model, as asl-predict reads it
     assert module.spec.inputs == "landmarks"
     assert 0 <= r["test/acc_all_photos"] <= 1 and all(0 <= h["pseudo_label_acc"] <= 1 for h in rounds)
+    assert rounds[0]["agreement"] is None and 0 <= rounds[1]["agreement"] <= 1 and r["adaptation"]["kept"]
 
     with pytest.raises(ASLError, match="self_train: expected a list of shares"):
         st.check_keep([0, 0.5])

@@ -19,8 +19,12 @@ def main(cfg: DictConfig) -> None:
     loader = {"eval_batch_size": cfg.data.batch_size, "num_workers": cfg.data.num_workers}
     cache_dir = cfg.paths.cache_dir if cfg.data.cache else None
     keep = OmegaConf.to_container(cfg.self_train) if OmegaConf.is_config(cfg.self_train) else cfg.self_train
+    prior = cfg.class_prior
+    if prior is not None and not OmegaConf.is_dict(prior):
+        raise ASLError(f"class_prior: expected null or {{letter: weight}}, e.g. '{{A: 2, B: 1}}', got {prior!r}")
     r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, loader, cache_dir, cfg.data.unknown_folders,
-                 cfg.accelerator, cfg.hand_share, cfg.adapt_bn, keep)
+                 cfg.accelerator, cfg.hand_share, cfg.adapt_bn, keep, cfg.self_train_labels,
+                 None if prior is None else OmegaConf.to_container(prior), cfg.keep_adapted)
     share = r.get("background_reliance")
     photos = r["photos"]
     worst = ", ".join(f"{w['letter']} {w['acc']:.2f} (of {w['photos']})" for w in r["worst_letters"])
@@ -29,6 +33,9 @@ def main(cfg: DictConfig) -> None:
              f" ({photos['without_hand']} without a detected hand, counted wrong; with a hand: {r['test/acc_with_hand']:.4f})")
     adapted = (" (self-trained on them, labels unused: " + pseudo_label_summary(r["self_train"]) + ")" if "self_train" in r else "") + \
         (" (BatchNorm statistics adapted to them: adapt_bn)" if r["adapt_bn"] else "")
+    if "adaptation" in r:
+        a = r["adaptation"]
+        adapted += ("\n  adaptation kept: " if a["kept"] else "\n  adaptation NOT kept, the model as trained is scored: ") + a["reason"]
     print(
         f"\n{r['data']}: {photos['all']} photos{adapted}\n"
         f"  accuracy over all photos {r['test/acc_all_photos']:.4f}{hands}\n"
@@ -38,7 +45,8 @@ def main(cfg: DictConfig) -> None:
         f"  most frequent confusions: {confused}\n"
         + (f"  hand share of Grad-CAM mass {share['hand_share']:.3f} (hands cover {share['hand_area']:.3f} of the image)\n"
            if share and share["hand_share"] is not None else "") +
-        f"written to {r['output_dir']} (metrics.json, confusion_matrix.png{', self_trained.ckpt' if 'self_train' in r else ''})"
+        f"written to {r['output_dir']} (metrics.json, confusion_matrix.png"
+        f"{', self_trained.ckpt' if 'self_train' in r and r['adaptation']['kept'] else ''})"
     )
     if cfg.background_shift:
         s = background_shift(cfg.ckpt_path, cfg.shift_families, loader, cache_dir, cfg.accelerator)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,9 +17,10 @@ from asl import ASLError, resolve_cache_dir
 from asl.lit.datamodule import ASLDataModule
 from asl.lit.module import ASLClassifier, load_classifier
 from asl.models.batchnorm import adapt_batchnorm
+from asl.runs import adaptation
 from asl.runs.run_folder import RunFolder
 from asl.runs.schema import SCHEMA
-from asl.runs.self_train import check_keep, self_train
+from asl.runs.self_train import PSEUDO_LABELS, check_keep, class_prior, self_train
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,20 @@ def trainer_for(accelerator: str) -> pl.Trainer:
                       enable_model_summary=False)
 
 
+@torch.no_grad()
+def test_probabilities(module: ASLClassifier, dm: ASLDataModule) -> torch.Tensor:
+    """(N, C) class probabilities of the test photos with a detected hand (all photos for a model without hands)."""
+    module = module.cpu().eval()
+    probs = torch.cat([module(x).softmax(-1) for x, _ in dm.test_dataloader()])
+    found = dm.hand_found("test")
+    return probs if found is None else probs[torch.as_tensor(found, dtype=torch.bool)]
+
+
 def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | Path | None = None,
              loader: Mapping[str, Any] | None = None, cache_dir: str | None = None, unknown_folders: str = "error",
              accelerator: str = "auto", hand_share: bool = True, adapt_bn: bool = False,
-             self_train_keep: Sequence[float] = ()) -> dict[str, Any]:
+             self_train_keep: Sequence[float] = (), self_train_labels: str = "balanced",
+             prior: Mapping[str, float] | None = None, keep_adapted: str = "check") -> dict[str, Any]:
     """Test metrics (accuracy over the classified photos, over all photos and over those with a hand
     (:func:`photo_accounting`), macro-F1, per-class accuracy, confusion matrix, the worst letters and
     confusions) written to ``output_dir``.
@@ -100,18 +112,39 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     statistics are first re-estimated on the evaluated photos, labels unused (AdaBN,
     :func:`asl.models.batchnorm.adapt_batchnorm`). With ``self_train_keep`` (one share per round), a landmark
     model is first self-trained on the evaluated photos, labels unused (:mod:`asl.runs.self_train`), and
-    the adapted model is saved as ``self_trained.ckpt`` beside the metrics.
+    the adapted model is saved as ``self_trained.ckpt`` beside the metrics; its pseudo-labels are balanced
+    against ``prior`` ({letter: weight}; None: equal) unless ``self_train_labels="confident"``.
+
+    An adapted model is scored only if the label-free check of :mod:`asl.runs.adaptation` keeps it
+    (``keep_adapted="check"``; ``"always"`` skips the check); else the model as trained is, and metrics.json's
+    ``adaptation`` says why.
     """
     keep = check_keep(self_train_keep)
+    if self_train_labels not in PSEUDO_LABELS:
+        raise ASLError(f"self_train_labels: {self_train_labels!r} is not one of {list(PSEUDO_LABELS)}")
+    if keep_adapted not in adaptation.KEEP_ADAPTED:
+        raise ASLError(f"keep_adapted: {keep_adapted!r} is not one of {list(adaptation.KEEP_ADAPTED)}")
     module = load_classifier(ckpt_path)
+    letters_prior = class_prior(module.class_names, prior)
     dm = datamodule_for(module, ckpt_path, root, loader or {}, cache_dir, unknown_folders)
     dm.setup("test")
-    history = None
+    history, trained, check = None, None, None
+    if keep or adapt_bn:
+        trained = copy.deepcopy(module)
+        before = test_probabilities(trained, dm)
     if keep:
-        module, history = _self_train(module, ckpt_path, dm, root is None, keep, adapt_bn, loader or {}, cache_dir, accelerator)
+        module, history = _self_train(module, ckpt_path, dm, root is None, keep, adapt_bn, loader or {}, cache_dir,
+                                      accelerator, self_train_labels, letters_prior)
     if adapt_bn:
         n = adapt_batchnorm(module, (x for x, _ in dm.test_dataloader()))
         log.info("adapt_bn: %d BatchNorm(s) re-estimated on %d unlabelled photos", n, len(dm.dataset("test")))
+    if trained is not None:
+        check = adaptation.signals(before, test_probabilities(module, dm), letters_prior)
+        kept, why = adaptation.decide(check, module.class_names)
+        check.update(kept=kept or keep_adapted == "always", passed=kept, reason=why, keep_adapted=keep_adapted)
+        log.info("adaptation %s: %s", "kept" if check["kept"] else "not kept (scoring the model as trained)", why)
+        if not check["kept"]:
+            module = trained
     if output_dir is None:
         run = RunFolder.of_checkpoint(ckpt_path) or RunFolder(Path(ckpt_path).expanduser().resolve().parent)
         output_dir = run.eval_dir("eval", Path(root).expanduser().resolve().name if root else "test")
@@ -124,6 +157,8 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
                    skipped_files=len(dm.table.skipped), adapt_bn=adapt_bn)
     if history is not None:
         results["self_train"] = history
+    if check is not None:
+        results["adaptation"] = check
     if hand_share and dm.store.has_masks and dm.spec.inputs == "image":
         from asl.runs.gradcam import background_reliance  # noqa: I001  (grad-cam: only for data with masks)
 
@@ -131,7 +166,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     report = RunFolder(out)
     report.write_results(results, module.class_names, dm.table.skipped)
     report.write_metrics(results)
-    if history is not None:  # what load_classifier reads: asl-eval / asl-predict ckpt_path=<output_dir>/self_trained.ckpt
+    if history is not None and check["kept"]:  # what load_classifier reads: asl-eval / asl-predict ckpt_path=<output_dir>/self_trained.ckpt
         torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, out / "self_trained.ckpt")
     results["output_dir"] = str(out)
     return results
@@ -139,7 +174,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
 
 def _self_train(module: ASLClassifier, ckpt_path: str | Path, target: ASLDataModule, target_is_run_split: bool,
                 keep: list[float], adapt_bn: bool, loader: Mapping[str, Any], cache_dir: str | None,
-                accelerator: str) -> tuple[ASLClassifier, list[dict[str, Any]]]:
+                accelerator: str, labels: str, prior: torch.Tensor) -> tuple[ASLClassifier, list[dict[str, Any]]]:
     """:func:`asl.runs.self_train.self_train` with the run's own training photos (its splits.csv: ``target``
     itself when that is the run's test split) and recipe (its saved config, checked as training checks it)."""
     run = RunFolder.of_checkpoint(ckpt_path)
@@ -156,7 +191,7 @@ def _self_train(module: ASLClassifier, ckpt_path: str | Path, target: ASLDataMod
         recipe[arg] = value
     source = target if target_is_run_split else datamodule_for(module, ckpt_path, None, loader, cache_dir)
     source.setup("fit")
-    return self_train(module, source, target, keep, adapt_bn, accelerator=accelerator, **recipe)
+    return self_train(module, source, target, keep, adapt_bn, accelerator=accelerator, labels=labels, prior=prior, **recipe)
 
 
 def background_shift(ckpt_path: str | Path, families: list[str] | None = None, loader: Mapping[str, Any] | None = None,

@@ -2,11 +2,16 @@
 
 A model trained in one studio misreads about one photo in four of a new room
 (experiments/robustness/README.md), yet it is right on most of the photos it is sure of. Each round
-labels the new photos with the current model's predictions, keeps the most confident share of each
-predicted letter (class-balanced, so no letter swallows the rest), and retrains a fresh model with the
-run's own recipe on its training photos plus those. The new photos' labels are never read for this
-(they are only reported, as the share of pseudo-labels that were right). Landmark models only: they
+labels the new photos, keeps the most confident share of each pseudo-label, and retrains a fresh model
+with the run's own recipe on its training photos plus those. The new photos' labels are never read for
+this (they are only reported, as the share of pseudo-labels that were right). Landmark models only: they
 retrain in seconds on a CPU, where an image model would take an hour per round.
+
+The pseudo-labels are the model's predictions balanced against the letters' prior (``balanced``, the
+default): a quota per *predicted* letter (``confident``, the first version) cannot stop a letter whose
+every photo is predicted as another (on a grey-wall set M→P took 211 of 211 photos, round after round),
+so each photo's class probabilities are first rescaled per letter until every letter holds its prior
+share of the photos (Sinkhorn–Knopp, as in optimal-transport labelling: SeLa, Asano et al. 2020).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -28,6 +33,8 @@ from asl.lit.module import ASLClassifier
 from asl.models.batchnorm import adapt_batchnorm
 
 log = logging.getLogger(__name__)
+
+PSEUDO_LABELS = ("balanced", "confident")  # balanced against the prior (Sinkhorn) | the model's own argmax
 
 
 def are_shares(keep: Any) -> bool:
@@ -82,10 +89,48 @@ def most_confident(probs: torch.Tensor, share: float) -> torch.Tensor:
     return keep
 
 
+def class_prior(class_names: Sequence[str], weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """(C,) the share of each letter expected among the new photos: equal (``weights`` None), or ``weights``
+    ({letter: relative weight}, letters left out weigh 0) normalised; one line for a bad mapping."""
+    if weights is None:
+        return torch.full((len(class_names),), 1 / len(class_names))
+    unknown = sorted(set(map(str, weights)) - set(class_names))
+    if unknown or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in weights.values()):
+        raise ASLError(f"class_prior: expected {{letter: weight >= 0}} over the model's letters {''.join(class_names)}, "
+                       f"got {dict(weights)!r}" + (f" (unknown: {unknown})" if unknown else ""))
+    w = torch.tensor([float(weights.get(c, 0.0)) for c in class_names])
+    if w.sum() <= 0:
+        raise ASLError(f"class_prior: the weights {dict(weights)!r} sum to 0; give some letter a weight > 0")
+    return w / w.sum()
+
+
+def balanced(probs: torch.Tensor, prior: torch.Tensor, iterations: int = 200) -> torch.Tensor:
+    """(N, C) probabilities rescaled per class (Sinkhorn–Knopp) so that rows still sum to 1 and each class's
+    total is ``N · prior``: a letter the model never predicts still receives the photos most like it."""
+    q = probs.double().clamp_min(1e-30)
+    target = prior.double() * len(q)
+    for _ in range(iterations):
+        q = q * (target / q.sum(0).clamp_min(1e-300))
+        q = q / q.sum(1, keepdim=True)
+    return q.to(probs.dtype)
+
+
+def pseudo_labels(probs: torch.Tensor, share: float, prior: torch.Tensor, how: str = "balanced") -> tuple[torch.Tensor, torch.Tensor]:
+    """((N,) bool: the photos kept, (N,) their pseudo-labels): ``share`` of each pseudo-label's most confident
+    photos, the labels balanced against ``prior`` (:func:`balanced`) or the model's own argmax (``confident``)."""
+    if how not in PSEUDO_LABELS:
+        raise ASLError(f"self_train_labels: {how!r} is not one of {list(PSEUDO_LABELS)}")
+    q = balanced(probs, prior) if how == "balanced" else probs
+    return most_confident(q, share), q.argmax(1)
+
+
 def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModule, keep: Sequence[float],
-               adapt_bn: bool, epochs: int, batch_size: int, seed: int, accelerator: str = "auto") -> tuple[ASLClassifier, list[dict[str, Any]]]:
+               adapt_bn: bool, epochs: int, batch_size: int, seed: int, accelerator: str = "auto",
+               labels: str = "balanced", prior: torch.Tensor | None = None) -> tuple[ASLClassifier, list[dict[str, Any]]]:
     """A model retrained ``len(keep)`` times on ``source``'s training rows plus ``target``'s test rows it is
-    most sure of (round r keeps ``keep[r]`` of each predicted letter), and one record per round.
+    most sure of (round r keeps ``keep[r]`` of each pseudo-label, see :func:`pseudo_labels`; ``prior``: the
+    letters' expected shares, equal by default), and one record per round (``agreement``: the share of the
+    new photos whose pseudo-label equals the previous round's, a label-free sign of stability).
 
     ``epochs``, ``batch_size`` and ``seed``: the run's recipe (its ``trainer.max_epochs``, ``data.batch_size``,
     ``seed``); each round starts from fresh weights (seed + round). The returned model is not adapted to the
@@ -97,13 +142,16 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
     if len(xt) < 2:
         raise ASLError(f"self_train: {len(xt)} photo(s) with a detected hand to adapt to; it needs a folder of photos of the new setting")
     hparams = dict(module.hparams)
-    history = []
+    prior = class_prior(module.class_names) if prior is None else prior
+    history, previous = [], None
     for r, share in enumerate(keep, 1):
         probs = probabilities(module, xt, adapt_bn)
-        chosen = most_confident(probs, share)
-        pseudo = probs.argmax(1)[chosen]
-        record = {"round": r, "keep": share, "pseudo_labelled": int(chosen.sum()), "photos": len(xt),
-                  "pseudo_label_acc": float((pseudo == yt[chosen]).float().mean())}
+        chosen, assigned = pseudo_labels(probs, share, prior, labels)
+        pseudo = assigned[chosen]
+        record = {"round": r, "keep": share, "labels": labels, "pseudo_labelled": int(chosen.sum()), "photos": len(xt),
+                  "pseudo_label_acc": float((pseudo == yt[chosen]).float().mean()),
+                  "agreement": None if previous is None else float((assigned == previous).float().mean())}
+        previous = assigned
         log.info("self_train round %d/%d: %d of %d new photos pseudo-labelled (%.1f%% of them right, by the folder "
                  "names, which training does not read); retraining on them + %d training photos",
                  r, len(keep), record["pseudo_labelled"], len(xt), 100 * record["pseudo_label_acc"], len(xs))
