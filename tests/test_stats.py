@@ -1,0 +1,107 @@
+"""asl.runs.stats against values known by hand: McNemar, paired t, sign flips, bootstrap, improvement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from asl.runs.stats import (
+    mcnemar,
+    mean_interval,
+    paired_difference,
+    paired_note,
+    photo_interval,
+    probability_of_improvement,
+    smallest_sign_flip_p,
+    welch_interval,
+)
+
+
+def hits(right: int, wrong: int) -> np.ndarray:
+    return np.array([True] * right + [False] * wrong)
+
+
+def test_mcnemar_exact_p_on_a_known_table():
+    # 10 photos only a got right, 2 only b: two-sided exact p = 2 * P(Bin(12, .5) <= 2) = 2 * 79 / 4096
+    a = np.concatenate([hits(10, 2), hits(5, 0), hits(0, 3)])
+    b = np.concatenate([hits(0, 10), hits(2, 0), hits(5, 0), hits(0, 3)])
+    r = mcnemar([(a, b)])
+    assert (r["only_a"], r["only_b"], r["photos"]) == (10, 2, 20)
+    assert r["p"] == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    # pooled over seeds: the discordant photos add up
+    assert mcnemar([(a[:10], b[:10]), (a[10:], b[10:])])["p"] == pytest.approx(r["p"])
+    assert mcnemar([(hits(3, 0), hits(3, 0))])["p"] == 1.0  # no discordant photo: no evidence
+
+
+def test_paired_t_against_a_hand_computation():
+    x, y = [0.892, 0.858, 0.921], [0.758, 0.758, 0.746]
+    d = np.subtract(x, y)
+    se = d.std(ddof=1) / math.sqrt(3)
+    r = paired_difference(x, y)
+    assert r["mean"] == pytest.approx(d.mean())
+    t = d.mean() / se
+    assert t == pytest.approx(6.2878, abs=1e-3)
+    # two-sided p of t with 2 df: 1 - t / sqrt(t^2 + 2) (the t(2) distribution in closed form)
+    assert r["p_t"] == pytest.approx(1 - t / math.sqrt(t * t + 2))
+    t975 = 4.302652729911275  # t(0.975, 2 df)
+    assert r["t_interval"] == pytest.approx((d.mean() - t975 * se, d.mean() + t975 * se))
+
+
+def test_sign_flip_over_three_pairs_cannot_go_below_a_quarter():
+    r = paired_difference([0.9, 0.8, 0.85], [0.7, 0.75, 0.6])
+    assert r["p_sign_flip"] == pytest.approx(0.25)  # 2 of the 8 sign patterns are as extreme
+    assert smallest_sign_flip_p(3) == 0.25 and smallest_sign_flip_p(6) == pytest.approx(1 / 32)
+    assert "cannot show a difference" in r["note"] and "0.25" in r["note"]
+    assert "too few" in paired_note(2) and paired_note(6) == ""
+    # with 6 pairs all in one direction the exact p is 2 / 64
+    assert paired_difference([1.0] * 6, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])["p_sign_flip"] == pytest.approx(2 / 64)
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n():
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(0.8, 0.05, 5), rng.normal(0.8, 0.05, 200)
+    lo, hi = mean_interval(few)
+    assert lo < few.mean() < hi
+    lo2, hi2 = mean_interval(many)
+    assert lo2 < many.mean() < hi2 and hi2 - lo2 < hi - lo
+    assert all(math.isnan(v) for v in mean_interval([0.8]))
+    assert mean_interval([0.5, 0.5, 0.5]) == (0.5, 0.5)
+
+
+def test_photo_interval_stratified_by_seed():
+    small = [(hits(16, 4), None)] * 3  # 80 % right on 20 photos, three seeds
+    large = [(hits(800, 200), None)] * 3
+    lo, hi = photo_interval(small)
+    lo2, hi2 = photo_interval(large)
+    assert lo < 0.8 < hi and lo2 < 0.8 < hi2 and hi2 - lo2 < hi - lo
+    # the normal approximation of three pooled binomials: 0.8 ± 1.96 * sqrt(.16 / 3000)
+    assert (hi2 - lo2) / 2 == pytest.approx(1.96 * math.sqrt(0.16 / 3000), rel=0.1)
+    # a paired difference: a gets 10 photos right that b misses, on 100 photos
+    a, b = hits(90, 10), np.concatenate([hits(80, 10), hits(0, 10)])
+    dlo, dhi = photo_interval([(a, b)])
+    assert 0 < dlo < 0.1 < dhi
+
+
+def test_probability_of_improvement():
+    assert probability_of_improvement([0.9, 0.95, 0.92], [0.7, 0.8, 0.75]) == 1.0  # dominates
+    assert probability_of_improvement([0.7, 0.8], [0.9, 0.95]) == 0.0
+    assert probability_of_improvement([0.5, 0.5], [0.5, 0.5]) == 0.5
+    assert probability_of_improvement([0.6, 0.8], [0.7]) == 0.5
+    assert paired_difference([0.9, 0.95, 0.92], [0.7, 0.8, 0.75])["probability_of_improvement"] == 1.0
+
+
+def test_welch_from_summary_statistics():
+    from scipy import stats
+
+    a, b = np.array([0.892, 0.858, 0.921]), np.array([0.758, 0.758, 0.746])
+    r = welch_interval(a.mean(), a.std(ddof=1), 3, b.mean(), b.std(ddof=1), 3)
+    assert r["p"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+    assert r["interval"] == pytest.approx((ci.low, ci.high))
+
+
+def test_unequal_pairs_refused():
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_difference([1.0, 2.0], [1.0])
