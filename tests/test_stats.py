@@ -105,3 +105,25 @@ def test_welch_from_summary_statistics():
 def test_unequal_pairs_refused():
     with pytest.raises(ValueError, match="differ in length"):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_intervals_script_reads_table_figures_as_printed():
+    """experiments/intervals.py: per-seed values and mean ± std cells, as the READMEs print them."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(REPO / "experiments" / "intervals.py"), *args],
+                              capture_output=True, text=True, timeout=120, cwd=REPO)
+
+    paired = run("paired", "0.892, 0.858, 0.921", "0.758 / 0.758 / 0.746")
+    assert paired.returncode == 0, paired.stderr
+    assert paired.stdout.startswith("difference +0.136, 95 % CI [+0.043, +0.230] (paired t over 3 seeds), p = 0.024")
+    assert "sign-flip p = 0.25" in paired.stdout and "smallest p is 0.25" in paired.stdout
+    welch = run("welch", "**0.9139 ± 0.0244** (n=3)", "0.8111 ± 0.0307 (n=3)")
+    assert welch.stdout.startswith("difference +0.1028, 95 % CI [+0.0387, +0.1669] (Welch") and "not significant" not in welch.stdout
+    assert "not significant" in run("paired", "52.0 / 45.6 / 52.0 %", "48.3 / 46.4 / 50.0 %").stdout
+    bad = run("welch", "0.9 ± 0.1", "0.8 ± 0.1 (n=3)")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a table cell" in bad.stderr

@@ -1,0 +1,87 @@
+"""The 95 % interval and test of a difference an experiment README rests on, from the figures its tables print.
+
+Where the saved runs exist, ``asl-compare RUNS --baseline SETTING`` recomputes all of this from them (and
+photo by photo, from predictions.csv). Where only a README's figures are at hand:
+
+    # per-seed values, in the same seed order (paired by seed): paired t interval and p, exact sign-flip p
+    python experiments/intervals.py paired "0.892, 0.858, 0.921" "0.758, 0.758, 0.746"
+    # a table's mean ± std (n) cells, copied as printed: unpaired Welch interval and p (wider than paired)
+    python experiments/intervals.py welch "0.9139 ± 0.0244 (n=3)" "0.8111 ± 0.0307 (n=3)"
+
+Prints one line to paste beside the table: the difference (first minus second), its interval, the p-values
+and what n allows. The figures are the input; nothing is stored here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from asl import ASLError
+from asl.cli import user_errors
+from asl.runs.stats import paired_difference, welch_interval
+
+CELL = re.compile(r"^\s*\**([-+]?[\d.]+)\s*±\s*([\d.]+)\**\s*\(n\s*=\s*(\d+)\)\s*$")
+
+
+def numbers(text: str) -> list[float]:
+    """``"0.892, 0.858 0.921"`` or ``"22.0 / 22.1 / 26.5"`` → the numbers."""
+    try:
+        return [float(v) for v in re.split(r"[\s,/]+", text.strip().rstrip("%").strip()) if v]
+    except ValueError:
+        raise ASLError(f"{text!r}: not a list of numbers (e.g. \"0.892, 0.858, 0.921\")") from None
+
+
+def cell(text: str) -> tuple[float, float, int]:
+    """``"0.9139 ± 0.0244 (n=3)"`` (bold marks allowed) → (mean, std, n)."""
+    m = CELL.match(text)
+    if not m:
+        raise ASLError(f"{text!r}: not a table cell of the form \"0.9139 ± 0.0244 (n=3)\"")
+    n = int(m[3])
+    if n < 2:
+        raise ASLError(f"{text!r}: n={n}: a standard deviation needs 2 runs or more")
+    return float(m[1]), float(m[2]), n
+
+
+def decimals(*texts: str) -> int:
+    """As many decimals as the most precise figure given (0.892 → 3, 22.0 → 1)."""
+    return max((len(d) for t in texts for d in re.findall(r"\.(\d+)", t)), default=0)
+
+
+def paired_line(a: list[float], b: list[float], places: int = 3) -> str:
+    if len(a) != len(b):
+        raise ASLError(f"paired: {len(a)} and {len(b)} values; give one per seed for both, in the same seed order")
+    r = paired_difference(a, b)
+    lo, hi = r["t_interval"]
+    line = (f"difference {r['mean']:+.{places}f}, 95 % CI [{lo:+.{places}f}, {hi:+.{places}f}] (paired t over {r['n']} seeds), "
+            f"p = {r['p_t']:.2g}; sign-flip p = {r['p_sign_flip']:.2g}; P(improvement) = {r['probability_of_improvement']:.2g}")
+    significant = r["n"] >= 3 and r["p_t"] < 0.05
+    return line + ("" if significant else "; not significant") + (f" ({r['note']})" if r["note"] else "")
+
+
+def welch_line(a: tuple[float, float, int], b: tuple[float, float, int], places: int = 3) -> str:
+    r = welch_interval(*a, *b)
+    lo, hi = r["interval"]
+    return (f"difference {r['mean']:+.{places}f}, 95 % CI [{lo:+.{places}f}, {hi:+.{places}f}] (Welch, unpaired, from mean ± std; n = "
+            f"{a[2]} and {b[2]}), p = {r['p']:.2g}" + ("" if r["p"] < 0.05 else "; not significant"))
+
+
+@user_errors
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="kind", required=True)
+    pa = sub.add_parser("paired", help="per-seed values of two settings, in the same seed order")
+    pw = sub.add_parser("welch", help="two 'mean ± std (n=k)' table cells")
+    for s in (pa, pw):
+        s.add_argument("a", help="the setting the difference is of (first minus second)")
+        s.add_argument("b", help="the setting it is compared with")
+    args = p.parse_args(argv)
+    places = decimals(args.a, args.b)
+    if args.kind == "paired":
+        print(paired_line(numbers(args.a), numbers(args.b), places))
+    else:
+        print(welch_line(cell(args.a), cell(args.b), places))
+
+
+if __name__ == "__main__":
+    main()
