@@ -7,6 +7,8 @@ photo by photo, from predictions.csv). Where only a README's figures are at hand
     python experiments/intervals.py paired "0.892, 0.858, 0.921" "0.758, 0.758, 0.746"
     # a table's mean ± std (n) cells, copied as printed: unpaired Welch interval and p (wider than paired)
     python experiments/intervals.py welch "0.9139 ± 0.0244 (n=3)" "0.8111 ± 0.0307 (n=3)"
+    # the mean over set-ups: several cells a side, ';' between them; --n for cells that print no n
+    python experiments/intervals.py welch --n 3 "84.6 ± 0.7; 41.0 ± 7.6; 60.1 ± 3.1" "82.5 ± 1.4; 34.2 ± 3.3; 54.1 ± 3.6"
 
 Prints one line to paste beside the table: the difference (first minus second), its interval, the p-values
 and what n allows. The figures are the input; nothing is stored here.
@@ -21,7 +23,7 @@ from asl import ASLError
 from asl.cli import user_errors
 from asl.runs.stats import paired_difference, welch_interval
 
-CELL = re.compile(r"^\s*\**([-+]?[\d.]+)\s*±\s*([\d.]+)\**\s*\(n\s*=\s*(\d+)\)\s*$")
+CELL = re.compile(r"^\s*\**([-+]?[\d.]+)\s*±\s*([\d.]+)\**\s*(?:\(n\s*=\s*(\d+)\))?\s*$")
 
 
 def numbers(text: str) -> list[float]:
@@ -32,15 +34,21 @@ def numbers(text: str) -> list[float]:
         raise ASLError(f"{text!r}: not a list of numbers (e.g. \"0.892, 0.858, 0.921\")") from None
 
 
-def cell(text: str) -> tuple[float, float, int]:
-    """``"0.9139 ± 0.0244 (n=3)"`` (bold marks allowed) → (mean, std, n)."""
-    m = CELL.match(text)
-    if not m:
-        raise ASLError(f"{text!r}: not a table cell of the form \"0.9139 ± 0.0244 (n=3)\"")
-    n = int(m[3])
-    if n < 2:
-        raise ASLError(f"{text!r}: n={n}: a standard deviation needs 2 runs or more")
-    return float(m[1]), float(m[2]), n
+def cells(text: str, n: int | None) -> list[tuple[float, float, int]]:
+    """``"0.9139 ± 0.0244 (n=3)"`` (bold marks allowed; several separated by ``;``; without ``(n=…)`` the
+    ``--n`` given) → [(mean, std, n)]."""
+    out = []
+    for part in text.split(";"):
+        m = CELL.match(part)
+        if not m:
+            raise ASLError(f"{part.strip()!r}: not a table cell of the form \"0.9139 ± 0.0244 (n=3)\"")
+        runs = int(m[3]) if m[3] else n
+        if runs is None:
+            raise ASLError(f"{part.strip()!r}: no (n=…) in the cell: give the number of seeds with --n")
+        if runs < 2:
+            raise ASLError(f"{part.strip()!r}: n={runs}: a standard deviation needs 2 runs or more")
+        out.append((float(m[1]), float(m[2]), runs))
+    return out
 
 
 def decimals(*texts: str) -> int:
@@ -59,11 +67,13 @@ def paired_line(a: list[float], b: list[float], places: int = 3) -> str:
     return line + ("" if significant else "; not significant") + (f" ({r['note']})" if r["note"] else "")
 
 
-def welch_line(a: tuple[float, float, int], b: tuple[float, float, int], places: int = 3) -> str:
-    r = welch_interval(*a, *b)
+def welch_line(a: list[tuple[float, float, int]], b: list[tuple[float, float, int]], places: int = 3) -> str:
+    r = welch_interval(a, b)
     lo, hi = r["interval"]
-    return (f"difference {r['mean']:+.{places}f}, 95 % CI [{lo:+.{places}f}, {hi:+.{places}f}] (Welch, unpaired, from mean ± std; n = "
-            f"{a[2]} and {b[2]}), p = {r['p']:.2g}" + ("" if r["p"] < 0.05 else "; not significant"))
+    runs = " and ".join("+".join(str(c[2]) for c in side) for side in (a, b))
+    over = f"the mean of {len(a)} vs {len(b)} set-ups, " if len(a) > 1 or len(b) > 1 else ""
+    return (f"difference {r['mean']:+.{places}f}, 95 % CI [{lo:+.{places}f}, {hi:+.{places}f}] (Welch, unpaired, from "
+            f"mean ± std; {over}n = {runs}), p = {r['p']:.2g}" + ("" if r["p"] < 0.05 else "; not significant"))
 
 
 @user_errors
@@ -71,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="kind", required=True)
     pa = sub.add_parser("paired", help="per-seed values of two settings, in the same seed order")
-    pw = sub.add_parser("welch", help="two 'mean ± std (n=k)' table cells")
+    pw = sub.add_parser("welch", help="two 'mean ± std (n=k)' table cells (or two ';'-separated lists: means over set-ups)")
+    pw.add_argument("--n", type=int, default=None, help="seeds behind cells that print no (n=…)")
     for s in (pa, pw):
         s.add_argument("a", help="the setting the difference is of (first minus second)")
         s.add_argument("b", help="the setting it is compared with")
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "paired":
         print(paired_line(numbers(args.a), numbers(args.b), places))
     else:
-        print(welch_line(cell(args.a), cell(args.b), places))
+        print(welch_line(cells(args.a, args.n), cells(args.b, args.n), places))
 
 
 if __name__ == "__main__":

@@ -96,10 +96,16 @@ def test_welch_from_summary_statistics():
     from scipy import stats
 
     a, b = np.array([0.892, 0.858, 0.921]), np.array([0.758, 0.758, 0.746])
-    r = welch_interval(a.mean(), a.std(ddof=1), 3, b.mean(), b.std(ddof=1), 3)
+    r = welch_interval([(a.mean(), a.std(ddof=1), 3)], [(b.mean(), b.std(ddof=1), 3)])
     assert r["p"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
     assert r["interval"] == pytest.approx((ci.low, ci.high))
+    # the mean of two set-ups against one: variance (1/4)(.04/4 + .09/4) + .01/4, Satterthwaite df by hand
+    m = welch_interval([(10, 0.2, 4), (20, 0.3, 4)], [(14, 0.1, 4)])
+    v = [0.04 / 16, 0.09 / 16, 0.01 / 4]
+    df = sum(v) ** 2 / sum(x * x / 3 for x in v)
+    assert m["mean"] == pytest.approx(1.0) and m["df"] == pytest.approx(df)
+    assert m["interval"][1] - 1.0 == pytest.approx(stats.t.ppf(0.975, df) * math.sqrt(sum(v)))
 
 
 def test_unequal_pairs_refused():
@@ -125,5 +131,8 @@ def test_intervals_script_reads_table_figures_as_printed():
     welch = run("welch", "**0.9139 ± 0.0244** (n=3)", "0.8111 ± 0.0307 (n=3)")
     assert welch.stdout.startswith("difference +0.1028, 95 % CI [+0.0387, +0.1669] (Welch") and "not significant" not in welch.stdout
     assert "not significant" in run("paired", "52.0 / 45.6 / 52.0 %", "48.3 / 46.4 / 50.0 %").stdout
-    bad = run("welch", "0.9 ± 0.1", "0.8 ± 0.1 (n=3)")
+    bad = run("welch", "0.9 +- 0.1 (n=3)", "0.8 ± 0.1 (n=3)")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a table cell" in bad.stderr
+    assert "give the number of seeds with --n" in run("welch", "0.9 ± 0.1", "0.8 ± 0.1 (n=3)").stderr
+    means = run("welch", "--n", "3", "84.6 ± 0.7; 41.0 ± 7.6; 60.1 ± 3.1", "82.5 ± 1.4; 34.2 ± 3.3; 54.1 ± 3.6")
+    assert means.stdout.startswith("difference +5.0, 95 % CI [") and "the mean of 3 vs 3 set-ups" in means.stdout

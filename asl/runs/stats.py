@@ -139,16 +139,21 @@ def mcnemar(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
     return {"only_a": only_a, "only_b": only_b, "p": p, "photos": sum(len(a) for a, _ in pairs)}
 
 
-def welch_interval(mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: float, n_b: int,
+def welch_interval(a: Sequence[tuple[float, float, int]], b: Sequence[tuple[float, float, int]],
                    confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """Unpaired (Welch) interval and p-value of ``mean_a - mean_b`` from means, sample stds and run
-    counts alone: what a table of mean ± std allows. It ignores the pairing by seed, so it is wider
-    than the paired interval the per-seed values would give whenever the seeds move both settings alike."""
-    va, vb = std_a**2 / n_a, std_b**2 / n_b
-    diff = mean_a - mean_b
-    if va + vb == 0:
+    """Unpaired (Welch) interval and p-value of ``mean(a) - mean(b)``, each side one or more (mean, sample
+    std, runs) cells averaged with equal weights (one cell: the two-sample Welch test; several: e.g. the
+    mean over three set-ups, its variance the cells' summed, Welch-Satterthwaite degrees of freedom).
+
+    What a table of mean ± std allows. It ignores the pairing by seed, so it is wider than the paired
+    interval the per-seed values would give whenever the seeds move both settings alike."""
+    parts = [(1 / len(a), m, s, n) for m, s, n in a] + [(-1 / len(b), m, s, n) for m, s, n in b]
+    diff = sum(w * m for w, m, _, _ in parts)
+    var = [w * w * s * s / n for w, _, s, n in parts]
+    if sum(var) == 0:
         return {"mean": diff, "interval": (diff, diff), "p": 1.0 if diff == 0 else 0.0, "df": math.nan}
-    df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * math.sqrt(va + vb)
-    p = float(stats.ttest_ind_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b, equal_var=False).pvalue)
+    df = sum(var) ** 2 / sum(v * v / (n - 1) for v, (_, _, _, n) in zip(var, parts, strict=True) if v > 0)
+    se = math.sqrt(sum(var))
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(diff) / se, df))
     return {"mean": diff, "interval": (diff - half, diff + half), "p": p, "df": df}
