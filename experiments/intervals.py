@@ -9,6 +9,8 @@ photo by photo, from predictions.csv). Where only a README's figures are at hand
     python experiments/intervals.py welch "0.9139 ± 0.0244 (n=3)" "0.8111 ± 0.0307 (n=3)"
     # the mean over set-ups: several cells a side, ';' between them; --n for cells that print no n
     python experiments/intervals.py welch --n 3 "84.6 ± 0.7; 41.0 ± 7.6; 60.1 ± 3.1" "82.5 ± 1.4; 34.2 ± 3.3; 54.1 ± 3.6"
+    # one row against a fixed goal: the t interval of its mean
+    python experiments/intervals.py mean "85.0 ± 1.6 (n=3)"
 
 Prints one line to paste beside the table: the difference (first minus second), its interval, the p-values
 and what n allows. The figures are the input; nothing is stored here.
@@ -76,6 +78,13 @@ def welch_line(a: list[tuple[float, float, int]], b: list[tuple[float, float, in
             f"mean ± std; {over}n = {runs}), p = {r['p']:.2g}" + ("" if r["p"] < 0.05 else "; not significant"))
 
 
+def mean_line(a: list[tuple[float, float, int]], places: int = 3) -> str:
+    """The t interval of a mean (over set-ups if several cells): a Welch interval against a constant."""
+    r = welch_interval(a, [(0.0, 0.0, 2)])
+    lo, hi = r["interval"]
+    return f"mean {r['mean']:.{places}f}, 95 % CI [{lo:.{places}f}, {hi:.{places}f}] (t, n = {'+'.join(str(c[2]) for c in a)})"
+
+
 @user_errors
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -83,11 +92,17 @@ def main(argv: list[str] | None = None) -> None:
     pa = sub.add_parser("paired", help="per-seed values of two settings, in the same seed order")
     pw = sub.add_parser("welch", help="two 'mean ± std (n=k)' table cells (or two ';'-separated lists: means over set-ups)")
     pw.add_argument("--n", type=int, default=None, help="seeds behind cells that print no (n=…)")
+    pm = sub.add_parser("mean", help="one 'mean ± std (n=k)' cell: the interval of its mean (against a goal)")
     for s in (pa, pw):
         s.add_argument("a", help="the setting the difference is of (first minus second)")
         s.add_argument("b", help="the setting it is compared with")
+    pm.add_argument("a", help="the setting")
+    pm.add_argument("--n", type=int, default=None, help="seeds behind a cell that prints no (n=…)")
     args = p.parse_args(argv)
-    places = decimals(args.a, args.b)
+    places = decimals(args.a, getattr(args, "b", ""))
+    if args.kind == "mean":
+        print(mean_line(cells(args.a, args.n), places))
+        return
     if args.kind == "paired":
         print(paired_line(numbers(args.a), numbers(args.b), places))
     else:

@@ -136,3 +136,5 @@ def test_intervals_script_reads_table_figures_as_printed():
     assert "give the number of seeds with --n" in run("welch", "0.9 ± 0.1", "0.8 ± 0.1 (n=3)").stderr
     means = run("welch", "--n", "3", "84.6 ± 0.7; 41.0 ± 7.6; 60.1 ± 3.1", "82.5 ± 1.4; 34.2 ± 3.3; 54.1 ± 3.6")
     assert means.stdout.startswith("difference +5.0, 95 % CI [") and "the mean of 3 vs 3 set-ups" in means.stdout
+    # 85.0 ± 1.6 over 3 seeds: 85.0 ± t(0.975, 2) * 1.6 / sqrt(3) = 85.0 ± 4.0
+    assert run("mean", "85.0 ± 1.6 (n=3)").stdout.startswith("mean 85.0, 95 % CI [81.0, 89.0] (t, n = 3)")
