@@ -96,8 +96,19 @@ def test_paired_says_when_it_cannot_say_anything(tmp_path):
     worse.write_text(json.dumps({**json.loads(worse.read_text()), "test/acc": 0.40}))  # differences +.10, +.11, -.12
     r3 = compare([mr3], ["test/acc"], baseline="curriculum=none")
     assert r3["paired"][0]["p_t"] > 0.05 and "not significant at 0.05 (paired t)" in r3["paired_table"]
-    with pytest.raises(ASLError, match=r"--baseline 'model=x': no such setting; the settings are: curriculum=five_then_all; curriculum=none"):
+    with pytest.raises(ASLError, match=r"--baseline 'model=x': no such setting, nor a folder of the jobs compared; "
+                                       r"the settings are: curriculum=five_then_all; curriculum=none"):
         compare([mr], ["test/acc"], baseline="model=x")
+    with pytest.raises(ASLError, match="its jobs are 2 settings"):
+        compare([mr], ["test/acc"], baseline=str(mr))
+
+
+def test_baseline_named_by_its_sweep_folder(tmp_path):
+    """One sweep folder per row (as experiments/*/run.sh write them): --baseline names the row's folder."""
+    a = fake_multirun(tmp_path / "rows" / "small", settings=("model=small_cnn",), seeds=(0, 1, 2))
+    b = fake_multirun(tmp_path / "rows" / "big", settings=("model=resnet18",), seeds=(0, 1, 2))
+    r = compare([a, b], ["test/acc"], out=tmp_path / "out", baseline=str(a))
+    assert r["baseline"] == "model=small_cnn" and [p["setting"] for p in r["paired"]] == ["model=resnet18"]
 
 
 def test_metric_value_flat_and_nested():

@@ -19,7 +19,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS),
                    help="numeric keys of each job's metrics.json (default: %(default)s)")
     p.add_argument("--baseline", default=None, metavar="SETTING",
-                   help="a setting as the table names it (e.g. curriculum=none): compare every other setting with it")
+                   help="a setting as the table names it (e.g. curriculum=none), or one of the folders given whose "
+                        "runs are one setting: compare every other setting with it, paired by seed")
     p.add_argument("--out", default=None, help="where compare.md and compare.png go (default: the first folder)")
     return p.parse_args(argv)
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
           "stratified by seed]")
     print(r["table"])
     if r["paired_table"]:
-        print(f"\nagainst {args.baseline}, paired by seed: 95 % interval and p from the paired t-test; p (sign-flip): "
+        print(f"\nagainst {r['baseline']}, paired by seed: 95 % interval and p from the paired t-test; p (sign-flip): "
               f"the exact paired permutation test; photos: stratified bootstrap and McNemar's exact test (compare.md says more)")
         print(r["paired_table"])
     for path in r["unfinished"]:

@@ -185,12 +185,28 @@ PAIRED_KEY = (
     "setting scored higher, ties counting half (rliable).")
 
 
-def paired(jobs: list[Job], metrics: Sequence[str], baseline: str) -> list[dict[str, Any]]:
-    """Each other setting against ``baseline``, per metric: the difference paired by seed with its tests
-    (:func:`asl.runs.stats.paired_difference`), and photo by photo where both runs saved predictions."""
+def baseline_setting(jobs: list[Job], baseline: str) -> str:
+    """``baseline`` as a setting's name, or as one of the folders compared whose jobs are all one setting
+    (so that a README's command can name a row's sweep folder)."""
     settings = sorted({j.setting for j in jobs})
-    if baseline not in settings:
-        raise ASLError(f"--baseline {baseline!r}: no such setting; the settings are: {'; '.join(settings)}")
+    if baseline in settings:
+        return baseline
+    folder = Path(baseline).expanduser().resolve()
+    under = sorted({j.setting for j in jobs if j.path.resolve().is_relative_to(folder)})
+    if len(under) == 1:
+        return under[0]
+    if under:
+        raise ASLError(f"--baseline {baseline}: its jobs are {len(under)} settings; name one of them: {'; '.join(under)}")
+    raise ASLError(f"--baseline {baseline!r}: no such setting, nor a folder of the jobs compared; the settings are: "
+                   f"{'; '.join(settings)}")
+
+
+def paired(jobs: list[Job], metrics: Sequence[str], baseline: str) -> list[dict[str, Any]]:
+    """Each other setting against ``baseline`` (:func:`baseline_setting`), per metric: the difference paired by
+    seed with its tests (:func:`asl.runs.stats.paired_difference`), and photo by photo where both runs saved
+    predictions."""
+    baseline = baseline_setting(jobs, baseline)
+    settings = sorted({j.setting for j in jobs})
     by_seed: dict[str, dict[str, Job]] = {s: {} for s in settings}
     for j in jobs:
         by_seed[j.setting].setdefault(str(j.seed), j)  # a seed run twice (two folders): the first one
@@ -331,6 +347,8 @@ def compare(dirs: Sequence[str | Path], metrics: Sequence[str] = DEFAULT_METRICS
     jobs, unfinished = find_jobs(dirs)
     metrics = list(metrics) or list(DEFAULT_METRICS)
     rows = summarise(jobs, metrics)
+    if baseline is not None:
+        baseline = baseline_setting(jobs, baseline)
     pairs = paired(jobs, metrics, baseline) if baseline is not None else []
     differences = paired_table(pairs, baseline) if baseline is not None else ""
     out_dir = Path(out if out is not None else dirs[0]).expanduser()
@@ -357,5 +375,5 @@ def compare(dirs: Sequence[str | Path], metrics: Sequence[str] = DEFAULT_METRICS
     png = out_dir / "compare.png"
     fig.savefig(png, dpi=120)
     plt.close(fig)
-    return {"rows": rows, "table": table, "paired": pairs, "paired_table": differences, "jobs": jobs,
+    return {"rows": rows, "table": table, "baseline": baseline, "paired": pairs, "paired_table": differences, "jobs": jobs,
             "unfinished": unfinished, "markdown": out_dir / "compare.md", "png": png}
