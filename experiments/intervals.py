@@ -11,6 +11,8 @@ photo by photo, from predictions.csv). Where only a README's figures are at hand
     python experiments/intervals.py welch --n 3 "84.6 ± 0.7; 41.0 ± 7.6; 60.1 ± 3.1" "82.5 ± 1.4; 34.2 ± 3.3; 54.1 ± 3.6"
     # one row against a fixed goal: the t interval of its mean
     python experiments/intervals.py mean "85.0 ± 1.6 (n=3)"
+    # from saved runs: a metrics.json key of every seed's file (asl-eval's too), paired by the runs' seeds
+    python experiments/intervals.py paired --key test/acc_all_photos "runs/a/*/transfer/metrics.json" "runs/b/*/transfer/metrics.json"
 
 Prints one line to paste beside the table: the difference (first minus second), its interval, the p-values
 and what n allows. The figures are the input; nothing is stored here.
@@ -19,7 +21,12 @@ and what n allows. The figures are the input; nothing is stored here.
 from __future__ import annotations
 
 import argparse
+import glob
+import json
 import re
+from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from asl import ASLError
 from asl.cli import user_errors
@@ -34,6 +41,31 @@ def numbers(text: str) -> list[float]:
         return [float(v) for v in re.split(r"[\s,/]+", text.strip().rstrip("%").strip()) if v]
     except ValueError:
         raise ASLError(f"{text!r}: not a list of numbers (e.g. \"0.892, 0.858, 0.921\")") from None
+
+
+def per_seed(pattern: str, key: str) -> dict[int, float]:
+    """``key`` of every metrics.json matching ``pattern``, by the seed of the run folder it lies in (the
+    nearest folder above it with .hydra/config.yaml: asl-eval's output folders lie inside their run)."""
+    values: dict[int, float] = {}
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise ASLError(f"{pattern}: no file matches")
+    for f in map(Path, files):
+        run = next((d for d in f.parents if (d / ".hydra" / "config.yaml").exists()), None)
+        if run is None:
+            raise ASLError(f"{f}: in no run folder (no .hydra/config.yaml above it), so its seed is unknown")
+        value = json.loads(f.read_text()).get(key)
+        if not isinstance(value, int | float):
+            raise ASLError(f"{f}: no number under {key!r}")
+        values[int(OmegaConf.load(run / ".hydra" / "config.yaml").seed)] = float(value)
+    return values
+
+
+def from_runs(a: str, b: str, key: str) -> tuple[list[float], list[float]]:
+    """The two patterns' values on the seeds both have, in seed order."""
+    va, vb = per_seed(a, key), per_seed(b, key)
+    seeds = sorted(set(va) & set(vb))
+    return [va[s] for s in seeds], [vb[s] for s in seeds]
 
 
 def cells(text: str, n: int | None) -> list[tuple[float, float, int]]:
@@ -90,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="kind", required=True)
     pa = sub.add_parser("paired", help="per-seed values of two settings, in the same seed order")
+    pa.add_argument("--key", default=None, help="read the values from runs: a and b are globs of metrics.json files")
     pw = sub.add_parser("welch", help="two 'mean ± std (n=k)' table cells (or two ';'-separated lists: means over set-ups)")
     pw.add_argument("--n", type=int, default=None, help="seeds behind cells that print no (n=…)")
     pm = sub.add_parser("mean", help="one 'mean ± std (n=k)' cell: the interval of its mean (against a goal)")
@@ -99,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     pm.add_argument("a", help="the setting")
     pm.add_argument("--n", type=int, default=None, help="seeds behind a cell that prints no (n=…)")
     args = p.parse_args(argv)
+    if args.kind == "paired" and args.key:
+        print(paired_line(*from_runs(args.a, args.b, args.key), 4))
+        return
     places = decimals(args.a, getattr(args, "b", ""))
     if args.kind == "mean":
         print(mean_line(cells(args.a, args.n), places))

@@ -138,3 +138,26 @@ def test_intervals_script_reads_table_figures_as_printed():
     assert means.stdout.startswith("difference +5.0, 95 % CI [") and "the mean of 3 vs 3 set-ups" in means.stdout
     # 85.0 ± 1.6 over 3 seeds: 85.0 ± t(0.975, 2) * 1.6 / sqrt(3) = 85.0 ± 4.0
     assert run("mean", "85.0 ± 1.6 (n=3)").stdout.startswith("mean 85.0, 95 % CI [81.0, 89.0] (t, n = 3)")
+
+
+def test_intervals_script_pairs_saved_runs_by_seed(tmp_path):
+    """``paired --key``: a metrics.json key of each run (or of asl-eval's folder inside it), paired by seed."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    for row, values in (("a", (0.892, 0.858, 0.921)), ("b", (0.746, 0.758, 0.758))):
+        for num, (seed, v) in enumerate(zip((0, 1, 2) if row == "a" else (2, 1, 0), values, strict=True)):
+            run = tmp_path / row / str(num)
+            (run / ".hydra").mkdir(parents=True)
+            (run / ".hydra" / "config.yaml").write_text(f"seed: {seed}\n")
+            (run / "transfer").mkdir()
+            (run / "transfer" / "metrics.json").write_text(json.dumps({"test/acc_all_photos": v}))
+    r = subprocess.run([sys.executable, str(REPO / "experiments" / "intervals.py"), "paired", "--key", "test/acc_all_photos",
+                        str(tmp_path / "a" / "*" / "transfer" / "metrics.json"), str(tmp_path / "b" / "*" / "transfer" / "metrics.json")],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    # b's folders hold seeds 2, 1, 0: paired by seed, the same line as the README figures give
+    assert r.stdout.startswith("difference +0.1363, 95 % CI [+0.0430, +0.2296] (paired t over 3 seeds), p = 0.024")
