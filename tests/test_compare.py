@@ -14,15 +14,21 @@ from asl.runs.compare import compare, metric_value
 from tests.conftest import REPO, TINY_TRAIN, run_cli
 
 
-def fake_multirun(root: Path, settings=("curriculum=none", "curriculum=five_then_all"), seeds=(0, 1)) -> Path:
-    """A multirun folder as asl-train writes it (overrides, metrics.json, tb/ events), without training."""
+def fake_multirun(root: Path, settings=("curriculum=none", "curriculum=five_then_all"), seeds=(0, 1),
+                  predictions: bool = False) -> Path:
+    """A multirun folder as asl-train writes it (overrides, metrics.json, tb/ events, with ``predictions`` also
+    predictions.csv over 100 test photos: the first 100 × test/acc right), without training."""
     num = 0
     for s, setting in enumerate(settings):
         for seed in seeds:
             job = root / f"{num}_{setting},seed={seed}"
             (job / ".hydra").mkdir(parents=True)
             (job / ".hydra" / "overrides.yaml").write_text(f"- {setting}\n- seed={seed}\n- trainer.max_epochs=2\n")
-            acc = 0.5 + 0.1 * s + 0.01 * seed
+            acc = 0.5 + 0.1 * s + 0.01 * seed * (1 + s)
+            if predictions:
+                right = round(acc * 100)
+                (job / "predictions.csv").write_text("file,label,predicted\n" + "".join(
+                    f"A/{i}.png,A,{'A' if i < right else 'B'}\n" for i in range(100)))
             metrics = {"test/acc": acc, "test/f1_macro": acc - 0.05, "eval": {"room": {"acc": acc / 2}},
                        "images_seen": 400, "fit_seconds": 3.0}
             (job / "metrics.json").write_text(json.dumps(metrics))
@@ -45,13 +51,64 @@ def test_groups_over_seeds_with_mean_and_std(tmp_path):
     assert set(rows) == {"curriculum=none", "curriculum=five_then_all"}  # seed and common overrides dropped
     none = rows["curriculum=none"]["test/acc"]
     assert none["n"] == 2 and none["mean"] == pytest.approx(0.505) and none["std"] == pytest.approx(0.00707, abs=1e-4)
-    assert rows["curriculum=five_then_all"]["eval/room/acc"]["mean"] == pytest.approx(0.3025)
+    assert rows["curriculum=five_then_all"]["eval/room/acc"]["mean"] == pytest.approx(0.305)
+    assert none["interval"] == pytest.approx((0.50, 0.51)) and none["photo_interval"] is None  # no predictions.csv
     assert len(r["unfinished"]) == 1
     md = (tmp_path / "out" / "compare.md").read_text()
-    assert "0.5050 ± 0.0071 (n=2)" in md and "no metrics.json" in md
+    assert "0.5050 ± 0.0071 (n=2) [0.5000, 0.5100]" in md and "no metrics.json" in md and "bootstrap over seeds" in md
     assert (tmp_path / "out" / "compare.png").stat().st_size > 1000
     job = r["jobs"][0]
     assert list(job.curve["images_seen"]) == [100, 200] and len(job.curve["val_acc"]) == 2
+
+
+def test_paired_against_a_baseline_by_seed_and_by_photo(tmp_path, capsys):
+    mr = fake_multirun(tmp_path / "mr", seeds=(0, 1, 2), predictions=True)
+    r = compare([mr], ["test/acc", "eval/room/acc"], baseline="curriculum=none")
+    row = r["rows"][0]["test/acc"]  # curriculum=five_then_all: 0.60, 0.62, 0.64 on 100 photos each
+    lo, hi = row["photo_interval"]
+    assert lo < row["mean"] < hi and row["interval"][0] <= row["mean"] <= row["interval"][1]
+    acc, room = r["paired"]
+    assert acc["setting"] == "curriculum=five_then_all" and acc["seeds"] == ["0", "1", "2"]
+    assert acc["mean"] == pytest.approx(0.11)  # differences 0.10, 0.11, 0.12
+    assert acc["t_interval"][0] < 0.11 < acc["t_interval"][1] and acc["p_t"] < 0.01
+    assert acc["p_sign_flip"] == pytest.approx(0.25) and acc["probability_of_improvement"] == 1.0
+    assert acc["mcnemar"]["only_a"] == 33 and acc["mcnemar"]["only_b"] == 0 and acc["mcnemar"]["p"] == pytest.approx(2 * 0.5**33)
+    assert 0 < acc["photo_interval"][0] < 0.11 < acc["photo_interval"][1]
+    assert room["mcnemar"] is None and "no predictions.csv" in room["photo_note"]  # eval/room saved none
+    md = r["markdown"].read_text()
+    assert "## Against the baseline" in md and "paired t-test" in md and "McNemar" in md and "0.25 for 3 seeds" in md
+    assert "smallest p is 0.25" in md
+    main([str(mr), "--baseline", "curriculum=none", "--metrics", "test/acc"])
+    out = capsys.readouterr().out
+    assert "against curriculum=none, paired by seed" in out and "| curriculum=five_then_all | test/acc | 3 | +0.1100 |" in out
+
+
+def test_paired_says_when_it_cannot_say_anything(tmp_path):
+    mr = fake_multirun(tmp_path / "mr", seeds=(0, 1), predictions=True)
+    other = mr / "1_curriculum=none,seed=1" / "predictions.csv"
+    other.write_text(other.read_text().replace("A/99.png", "A/100.png"))  # not the same photos
+    r = compare([mr], ["test/acc"], baseline="curriculum=none")
+    (row,) = r["paired"]
+    assert "too few to say anything" in row["note"] and "seed 1: the runs scored different photos" in row["photo_note"]
+    assert "not significant" not in r["paired_table"]  # too few pairs to call it either way
+    mr3 = fake_multirun(tmp_path / "mr3", seeds=(0, 1, 2))
+    worse = mr3 / "5_curriculum=five_then_all,seed=2" / "metrics.json"
+    worse.write_text(json.dumps({**json.loads(worse.read_text()), "test/acc": 0.40}))  # differences +.10, +.11, -.12
+    r3 = compare([mr3], ["test/acc"], baseline="curriculum=none")
+    assert r3["paired"][0]["p_t"] > 0.05 and "not significant at 0.05 (paired t)" in r3["paired_table"]
+    with pytest.raises(ASLError, match=r"--baseline 'model=x': no such setting, nor a folder of the jobs compared; "
+                                       r"the settings are: curriculum=five_then_all; curriculum=none"):
+        compare([mr], ["test/acc"], baseline="model=x")
+    with pytest.raises(ASLError, match="its jobs are 2 settings"):
+        compare([mr], ["test/acc"], baseline=str(mr))
+
+
+def test_baseline_named_by_its_sweep_folder(tmp_path):
+    """One sweep folder per row (as experiments/*/run.sh write them): --baseline names the row's folder."""
+    a = fake_multirun(tmp_path / "rows" / "small", settings=("model=small_cnn",), seeds=(0, 1, 2))
+    b = fake_multirun(tmp_path / "rows" / "big", settings=("model=resnet18",), seeds=(0, 1, 2))
+    r = compare([a, b], ["test/acc"], out=tmp_path / "out", baseline=str(a))
+    assert r["baseline"] == "model=small_cnn" and [p["setting"] for p in r["paired"]] == ["model=resnet18"]
 
 
 def test_metric_value_flat_and_nested():

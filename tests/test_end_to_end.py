@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from asl.runs.run_folder import read_hits
+
 from .conftest import TINY_TRAIN, make_photo_folder, run_cli
 
 pytestmark = pytest.mark.slow
@@ -30,6 +32,9 @@ def test_train_writes_a_self_describing_run_folder(trained_run):
     assert set(metrics["per_class_acc"]) == set("ABCDEFGHIKLMNOPQRSTUVWXY")
     lines = (run / "splits.csv").read_text().splitlines()
     assert lines[0] == "file,label,split" and len(lines) == 1 + 96
+    hits = read_hits(run / "predictions.csv")  # every test photo, its label and the predicted letter
+    assert set(hits) == {line.split(",")[0] for line in lines[1:] if line.endswith(",test")}
+    assert sum(hits.values()) / len(hits) == pytest.approx(metrics["test/acc"])
     out = r.stdout + r.stderr  # what the user reads: asl's lines, not library noise
     for noise in ("💡 Tip", "litlogger", "GPU available:", "LeafSpec", "DeprecationWarning", "smaller than the logging interval"):
         assert noise not in out, noise
@@ -44,6 +49,7 @@ def test_eval_on_run_test_split_and_on_another_folder(trained_run, tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["num_images"] == 24 and m["test/acc"] == pytest.approx(train_acc)
     assert (out / "confusion_matrix.png").stat().st_size > 1000
+    assert (out / "predictions.csv").read_text() == (run / "predictions.csv").read_text()  # the same photos, scored alike
     photos = make_photo_folder(tmp_path / "photos", letters="ABY", per_class=2)
     e2 = run_cli("asl.cli.eval", f"ckpt_path={run}/checkpoints/best.ckpt", f"data.root={photos}", cwd=work)
     assert e2.returncode == 0, e2.stderr[-3000:]

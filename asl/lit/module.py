@@ -174,12 +174,15 @@ class ASLClassifier(pl.LightningModule):
         logits = self.logits(x)  # all classes, always
         for metric in (self.test_acc, self.test_acc_macro, self.test_f1, self.test_per_class, self.test_confusion):
             metric.update(logits, y)
-        self._test_correct.append((logits.argmax(-1) == y).cpu())
+        predicted = logits.argmax(-1)
+        self._test_correct.append((predicted == y).cpu())
+        self._test_predicted.append(predicted.cpu())
 
     def on_test_epoch_start(self) -> None:
         for metric in (self.test_acc, self.test_acc_macro, self.test_f1, self.test_per_class, self.test_confusion):
             metric.reset()
         self._test_correct: list[torch.Tensor] = []
+        self._test_predicted: list[torch.Tensor] = []
 
     def on_test_epoch_end(self) -> None:
         scalars = {
@@ -199,6 +202,7 @@ class ASLClassifier(pl.LightningModule):
             "num_images": int(support.sum()),
         }
         self.test_correct = torch.cat(self._test_correct).numpy() if self._test_correct else np.zeros(0, bool)  # per image
+        self.test_predicted = torch.cat(self._test_predicted).numpy() if self._test_predicted else np.zeros(0, int)
         logger = self.logger
         if logger is not None and hasattr(logger.experiment, "add_figure"):
             logger.experiment.add_figure("test/confusion_matrix", confusion_figure(confusion, self.class_names), self.global_step)

@@ -1,7 +1,10 @@
-"""Library code behind ``asl-compare``: summarise Hydra multiruns as mean ± std per setting.
+"""Library code behind ``asl-compare``: summarise Hydra multiruns per setting, with how sure each figure is.
 
 A job is a folder with ``metrics.json`` and ``.hydra/overrides.yaml``. Jobs that differ only in
 ``seed`` form one setting; each setting is named by the overrides that differ between settings.
+Per setting: mean, std, n and 95 % intervals (over seeds; over photos where the jobs saved
+``predictions.csv``); against a baseline setting, the differences paired by seed, with their tests
+(:mod:`asl.runs.stats`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from asl import ASLError  # noqa: E402
-from asl.runs.run_folder import RunFolder  # noqa: E402
+from asl.runs import stats  # noqa: E402
+from asl.runs.run_folder import RunFolder, read_hits  # noqa: E402
 
 DEFAULT_METRICS = ("test/acc", "test/f1_macro")
 #: Overrides that never distinguish settings: the seed (what is averaged over) and where things go.
 IGNORED_KEYS = ("seed", "paths.", "hydra.", "data.num_workers")
 CURVE_TAG = "val/acc"           # validation accuracy on all classes
 IMAGES_TAG = "images_seen"      # logged by the module every few training steps
+SEED_MARKERS = "osD^vPX*<>"     # one marker per seed in compare.png
 
 
 @dataclass
@@ -42,6 +47,15 @@ class Job:
     setting: str = ""
     seed: str | None = None
     curve: dict[str, np.ndarray] = field(default_factory=dict)
+    _hits: dict[str, dict[str, bool] | None] = field(default_factory=dict, repr=False)
+
+    def hits(self, metric: str) -> dict[str, bool] | None:
+        """Per photo, whether this job got it right, behind an accuracy ``metric`` (from its predictions.csv);
+        None when the job saved none for it."""
+        if metric not in self._hits:
+            path = RunFolder(self.path).predictions_for(metric)
+            self._hits[metric] = read_hits(path) if path is not None and path.exists() else None
+        return self._hits[metric]
 
 
 def find_jobs(dirs: Sequence[str | Path]) -> tuple[list[Job], list[Path]]:
@@ -105,7 +119,9 @@ def metric_value(metrics: dict[str, Any], key: str) -> float | None:
 
 
 def summarise(jobs: list[Job], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per setting: for each metric the mean, sample std and number of runs that have it."""
+    """One row per setting: for each metric the mean, sample std, number of runs that have it, the 95 %
+    interval of the mean over seeds (percentile bootstrap) and, where every run saved its per-photo
+    predictions, over photos (stratified by seed)."""
     for m in metrics:
         if all(metric_value(j.metrics, m) is None for j in jobs):
             numeric = sorted(k for k, v in jobs[0].metrics.items() if isinstance(v, int | float) and not isinstance(v, bool))
@@ -115,22 +131,39 @@ def summarise(jobs: list[Job], metrics: Sequence[str]) -> list[dict[str, Any]]:
         group = [j for j in jobs if j.setting == setting]
         row: dict[str, Any] = {"setting": setting, "runs": len(group), "seeds": sorted(str(j.seed) for j in group)}
         for m in metrics:
-            values = [v for v in (metric_value(j.metrics, m) for j in group) if v is not None]
+            have = [j for j in group if metric_value(j.metrics, m) is not None]
+            values = [metric_value(j.metrics, m) for j in have]
+            hits = [j.hits(m) for j in have]
             row[m] = {
                 "mean": statistics.fmean(values) if values else math.nan,
                 "std": statistics.stdev(values) if len(values) > 1 else math.nan,
                 "n": len(values),
                 "values": values,
+                "seeds": [j.seed for j in have],
+                "interval": stats.mean_interval(values),
+                "photo_interval": (stats.photo_interval([(np.fromiter(h.values(), bool), None) for h in hits])
+                                   if hits and all(hits) else None),
             }
         rows.append(row)
     return rows
+
+
+def interval_text(interval: tuple[float, float] | None) -> str:
+    return "—" if interval is None or math.isnan(interval[0]) else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
 
 
 def format_cell(stat: dict[str, Any]) -> str:
     if stat["n"] == 0:
         return "—"
     std = "—" if math.isnan(stat["std"]) else f"{stat['std']:.4f}"
-    return f"{stat['mean']:.4f} ± {std} (n={stat['n']})"
+    photos = f" photos {interval_text(stat['photo_interval'])}" if stat["photo_interval"] else ""
+    return f"{stat['mean']:.4f} ± {std} (n={stat['n']}) {interval_text(stat['interval'])}{photos}"
+
+
+TABLE_KEY = ("Each cell: mean ± sample standard deviation over seeds (n = runs), then the 95 % interval of the "
+             "mean: [bootstrap over seeds (percentile); with 3 seeds it spans little more than their range, read it "
+             "as their spread], and, where the runs saved predictions.csv, photos [bootstrap over test photos, "
+             "stratified by seed, as rliable does: how much the test set's sampling alone moves the mean].")
 
 
 def markdown_table(rows: list[dict[str, Any]], metrics: Sequence[str]) -> str:
@@ -138,6 +171,92 @@ def markdown_table(rows: list[dict[str, Any]], metrics: Sequence[str]) -> str:
     sep = "|---|" + "---|" * len(metrics)
     body = [f"| {r['setting']} | " + " | ".join(format_cell(r[m]) for m in metrics) + " |" for r in rows]
     return "\n".join([head, sep, *body])
+
+
+PAIRED_KEY = (
+    "Differences from the baseline, paired by seed (the same seed: the same split and initialisation). "
+    "95 % CI and p (paired t): the paired t-test, which assumes normally distributed differences. "
+    "p (sign-flip): the exact paired permutation test, which assumes nothing, but with n pairs its smallest "
+    "two-sided p is 2/2^n (0.25 for 3 seeds: it needs 6 seeds to reach 0.05). Photos, where both runs of each "
+    "seed scored the same photos (predictions.csv): the 95 % interval of the difference from a bootstrap over "
+    "photos stratified by seed, and McNemar's exact test (a binomial test on the photos only one of the two "
+    "runs got right, pooled over seeds); it asks whether these trained models differ on these photos, not "
+    "whether another seed would. P(improvement): the share of (setting run, baseline run) pairs in which the "
+    "setting scored higher, ties counting half (rliable).")
+
+
+def baseline_setting(jobs: list[Job], baseline: str) -> str:
+    """``baseline`` as a setting's name, or as one of the folders compared whose jobs are all one setting
+    (so that a README's command can name a row's sweep folder)."""
+    settings = sorted({j.setting for j in jobs})
+    if baseline in settings:
+        return baseline
+    folder = Path(baseline).expanduser().resolve()
+    under = sorted({j.setting for j in jobs if j.path.resolve().is_relative_to(folder)})
+    if len(under) == 1:
+        return under[0]
+    if under:
+        raise ASLError(f"--baseline {baseline}: its jobs are {len(under)} settings; name one of them: {'; '.join(under)}")
+    raise ASLError(f"--baseline {baseline!r}: no such setting, nor a folder of the jobs compared; the settings are: "
+                   f"{'; '.join(settings)}")
+
+
+def paired(jobs: list[Job], metrics: Sequence[str], baseline: str) -> list[dict[str, Any]]:
+    """Each other setting against ``baseline`` (:func:`baseline_setting`), per metric: the difference paired by
+    seed with its tests (:func:`asl.runs.stats.paired_difference`), and photo by photo where both runs saved
+    predictions."""
+    baseline = baseline_setting(jobs, baseline)
+    settings = sorted({j.setting for j in jobs})
+    by_seed: dict[str, dict[str, Job]] = {s: {} for s in settings}
+    for j in jobs:
+        by_seed[j.setting].setdefault(str(j.seed), j)  # a seed run twice (two folders): the first one
+    base = by_seed[baseline]
+    rows = []
+    for m in metrics:
+        for s in (s for s in settings if s != baseline):
+            seeds = sorted(k for k, j in by_seed[s].items() if k in base and metric_value(j.metrics, m) is not None
+                           and metric_value(base[k].metrics, m) is not None)
+            x = [metric_value(by_seed[s][k].metrics, m) for k in seeds]
+            y = [metric_value(base[k].metrics, m) for k in seeds]
+            rows.append({"setting": s, "metric": m, "seeds": seeds, **stats.paired_difference(x, y),
+                         **photo_comparison([(by_seed[s][k], base[k]) for k in seeds], m)})
+    return rows
+
+
+def photo_comparison(pairs: list[tuple[Job, Job]], metric: str) -> dict[str, Any]:
+    """Where both runs of every pair scored the same photos: McNemar's exact test and the stratified
+    bootstrap interval of the difference; otherwise why not (``photo_note``)."""
+    strata = []
+    for a, b in pairs:
+        ha, hb = a.hits(metric), b.hits(metric)
+        if ha is None or hb is None:
+            return {"mcnemar": None, "photo_interval": None, "photo_note": "no predictions.csv for this metric"}
+        if ha.keys() != hb.keys():
+            return {"mcnemar": None, "photo_interval": None, "photo_note": f"seed {a.seed}: the runs scored different photos"}
+        files = sorted(ha)
+        strata.append((np.array([ha[f] for f in files]), np.array([hb[f] for f in files])))
+    if not strata:
+        return {"mcnemar": None, "photo_interval": None, "photo_note": "no pairs"}
+    return {"mcnemar": stats.mcnemar(strata), "photo_interval": stats.photo_interval(strata), "photo_note": ""}
+
+
+def paired_table(rows: list[dict[str, Any]], baseline: str) -> str:
+    def p(v: float) -> str:
+        return "—" if math.isnan(v) else f"{v:.3g}"
+
+    head = (f"| setting − {baseline} | metric | pairs | difference | 95 % CI (paired t) | p (paired t) | p (sign-flip) "
+            f"| photos: 95 % CI | photos: McNemar p (only setting / only baseline right) | P(improvement) | note |")
+    body = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        mc = r["mcnemar"]
+        mcnemar_text = f"{p(mc['p'])} ({mc['only_a']} / {mc['only_b']} of {mc['photos']})" if mc else "—"
+        unclear = r["n"] >= 3 and not r["p_t"] < 1 - stats.CONFIDENCE  # under 3 pairs the note says so already
+        notes = [n for n in (r["note"], "not significant at 0.05 (paired t)" if unclear else "", r["photo_note"]) if n]
+        diff = "—" if math.isnan(r["mean"]) else f"{r['mean']:+.4f}"
+        body.append(f"| {r['setting']} | {r['metric']} | {r['n']} | {diff} | {interval_text(r['t_interval'])} | {p(r['p_t'])} "
+                    f"| {p(r['p_sign_flip'])} | {interval_text(r['photo_interval'])} | {mcnemar_text} "
+                    f"| {p(r['probability_of_improvement'])} | {'; '.join(notes)} |")
+    return "\n".join(body)
 
 
 def read_scalars(job_dir: Path) -> dict[str, dict[int, tuple[float, float]]]:
@@ -173,29 +292,65 @@ def read_curve(job_dir: Path) -> dict[str, np.ndarray]:
     return {"step": steps, "val_acc": np.array([val[s][0] for s in steps]), "images_seen": seen, "wall_s": wall_s}
 
 
-def curves_figure(jobs: list[Job]):
-    """Validation accuracy (all classes) against training images seen: one colour per setting, one line per seed."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    settings = sorted({j.setting for j in jobs})
-    colours = plt.get_cmap("tab10")
-    for i, setting in enumerate(settings):
-        for k, job in enumerate(j for j in jobs if j.setting == setting):
-            if job.curve:
-                ax.plot(job.curve["images_seen"], job.curve["val_acc"], color=colours(i % 10), alpha=0.8,
-                        marker=".", label=textwrap.fill(setting, 70) if k == 0 else None)
-    ax.set_xlabel("training images seen")
-    ax.set_ylabel("validation accuracy (all classes)")
-    ax.grid(alpha=0.3)
+def seed_marker(jobs: list[Job]) -> dict[str | None, str]:
+    """One marker per seed, the same in both panels of compare.png."""
+    seeds = sorted({j.seed for j in jobs}, key=str)
+    return {s: SEED_MARKERS[i % len(SEED_MARKERS)] for i, s in enumerate(seeds)}
+
+
+def compare_figure(jobs: list[Job], rows: list[dict[str, Any]], metric: str):
+    """``metric`` per setting (mean, its 95 % interval over seeds, each seed a marker of its own) and, where
+    the jobs have TensorBoard curves, validation accuracy (all classes) against training images seen:
+    one colour per setting, one line and marker per seed."""
+    curves = any(j.curve for j in jobs)
+    fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(13 if curves else 7, max(4.5, 0.45 * len(rows) + 2)),
+                             squeeze=False)
+    markers, colours = seed_marker(jobs), plt.get_cmap("tab10")
+    ax = axes[0][0]
+    for i, r in enumerate(rows):
+        stat = r[metric]
+        if stat["n"]:
+            lo, hi = stat["interval"]
+            err = None if math.isnan(lo) else [[stat["mean"] - lo], [hi - stat["mean"]]]
+            ax.errorbar(stat["mean"], i, xerr=err, fmt="|", markersize=14, capsize=5, color=colours(i % 10))
+        for seed, v in zip(stat["seeds"], stat["values"], strict=True):
+            ax.scatter(v, i, marker=markers[seed], color=colours(i % 10), alpha=0.7, zorder=3)
+    for seed, marker in markers.items():
+        ax.scatter([], [], marker=marker, color="grey", label=f"seed {seed}")
+    ax.set_yticks(range(len(rows)), [textwrap.fill(r["setting"], 40) for r in rows], fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first setting on top
+    ax.set_xlabel(f"{metric}: mean (bar), 95 % interval over seeds, each seed")
+    ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=7)
+    if curves:
+        ax = axes[0][1]
+        settings = [r["setting"] for r in rows]
+        for job in jobs:
+            if job.curve:
+                i = settings.index(job.setting)
+                ax.plot(job.curve["images_seen"], job.curve["val_acc"], color=colours(i % 10), alpha=0.8,
+                        marker=markers[job.seed], markersize=4, label=textwrap.fill(f"{job.setting}, seed {job.seed}", 60))
+        ax.set_xlabel("training images seen")
+        ax.set_ylabel("validation accuracy (all classes)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    n = sum(r[metric]["n"] for r in rows)
+    fig.suptitle(f"{metric} of {n} runs in {len(rows)} setting(s)" + (": and their validation curves" if curves else ""))
     fig.tight_layout()
     return fig
 
 
-def compare(dirs: Sequence[str | Path], metrics: Sequence[str] = DEFAULT_METRICS, out: str | Path | None = None) -> dict[str, Any]:
-    """Summarise the multirun folder(s) ``dirs``; write compare.md and compare.png into ``out`` (default: the first dir)."""
+def compare(dirs: Sequence[str | Path], metrics: Sequence[str] = DEFAULT_METRICS, out: str | Path | None = None,
+            baseline: str | None = None) -> dict[str, Any]:
+    """Summarise the multirun folder(s) ``dirs``, and each setting against ``baseline`` (a setting's name) if
+    given; write compare.md and compare.png into ``out`` (default: the first dir)."""
     jobs, unfinished = find_jobs(dirs)
     metrics = list(metrics) or list(DEFAULT_METRICS)
     rows = summarise(jobs, metrics)
+    if baseline is not None:
+        baseline = baseline_setting(jobs, baseline)
+    pairs = paired(jobs, metrics, baseline) if baseline is not None else []
+    differences = paired_table(pairs, baseline) if baseline is not None else ""
     out_dir = Path(out if out is not None else dirs[0]).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     for job in jobs:
@@ -208,18 +363,17 @@ def compare(dirs: Sequence[str | Path], metrics: Sequence[str] = DEFAULT_METRICS
         per_job.append(f"| {j.path.name} | {j.setting} | {j.seed} | " + " | ".join("—" if v is None else f"{v:.4f}" for v in vals)
                        + f" | {j.metrics.get('images_seen', '—')} | {j.metrics.get('fit_seconds', '—')} |")
     notes = [f"- {p}: {why_unfinished(p)}; left out" for p in unfinished]
+    against = ["## Against the baseline", "", PAIRED_KEY, "", differences, ""] if baseline is not None else []
     md = "\n".join([
         f"# Comparison of {len(jobs)} runs in {', '.join(str(d) for d in dirs)}", "",
-        "Mean ± sample standard deviation over seeds (n = runs).", "", table, "",
+        TABLE_KEY, "", table, "", *against,
         "## Runs", "", *per_job, "", *notes, "",
-        "![validation accuracy against images seen](compare.png)", "",
+        f"![{metrics[0]} per setting, and validation accuracy against images seen](compare.png)", "",
     ])
     (out_dir / "compare.md").write_text(md)
-    png = None
-    if any(j.curve for j in jobs):
-        fig = curves_figure(jobs)
-        png = out_dir / "compare.png"
-        fig.savefig(png, dpi=120)
-        plt.close(fig)
-    return {"rows": rows, "table": table, "jobs": jobs, "unfinished": unfinished,
-            "markdown": out_dir / "compare.md", "png": png}
+    fig = compare_figure(jobs, rows, metrics[0])
+    png = out_dir / "compare.png"
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return {"rows": rows, "table": table, "baseline": baseline, "paired": pairs, "paired_table": differences, "jobs": jobs,
+            "unfinished": unfinished, "markdown": out_dir / "compare.md", "png": png}

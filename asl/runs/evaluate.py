@@ -165,6 +165,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
         results["background_reliance"] = background_reliance(module, dm, dm.eval_batch_size)
     report = RunFolder(out)
     report.write_results(results, module.class_names, dm.table.skipped)
+    report.write_predictions(dm, module.test_predicted)
     report.write_metrics(results)
     if history is not None and check["kept"]:  # what load_classifier reads: asl-eval / asl-predict ckpt_path=<output_dir>/self_trained.ckpt
         torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, out / "self_trained.ckpt")

@@ -7,6 +7,7 @@
     RUN/tb/                                               TensorBoard events
     RUN/splits.csv, skipped_files.csv                     every image's split; every file left out and why
     RUN/metrics.json, confusion_matrix.png                the test results
+    RUN/predictions.csv                                   every test photo: file, label, predicted letter
     RUN/audit.json, near_duplicates.png                   the data audit
     RUN/augmented_samples.png, environment.json           training images as the model sees them; versions
     RUN/eval/<name>/, RUN/explain/<name>/                 later evaluations and explanations
@@ -72,6 +73,20 @@ class RunFolder:
         return self.path / "metrics.json"
 
     @property
+    def predictions_file(self) -> Path:
+        return self.path / "predictions.csv"
+
+    def predictions_for(self, metric: str) -> Path | None:
+        """The per-photo predictions behind an accuracy key of metrics.json: ``test/acc`` → ``RUN/predictions.csv``,
+        ``eval/<name>[/<variant>]/acc`` → ``RUN/eval/<name>[/<variant>]/predictions.csv``; None for other keys."""
+        parts = metric.split("/")
+        if metric == "test/acc":
+            return self.predictions_file
+        if len(parts) >= 3 and parts[0] == "eval" and parts[-1] == "acc":
+            return self.path.joinpath(*parts[:-1], "predictions.csv")
+        return None
+
+    @property
     def overrides_file(self) -> Path:
         return self.path / ".hydra" / "overrides.yaml"
 
@@ -116,6 +131,21 @@ class RunFolder:
         fig.savefig(self.path / "confusion_matrix.png", dpi=120)
         plt.close(fig)
 
+    def write_predictions(self, dm: ASLDataModule, predicted: Sequence[int], split: str = "test") -> bool:
+        """``predictions.csv``: file, label and predicted letter of every photo the test scored (loader order),
+        what asl-compare needs to compare two runs photo by photo. False, and nothing written, when the
+        predictions do not cover the split (a DDP test process sees its own shard only)."""
+        rows = dm.indices(split)
+        if len(predicted) != len(rows):
+            return False
+        names = dm.relative_names()
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.predictions_file, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["file", "label", "predicted"])
+            w.writerows([names[r], dm.classes[dm.labels[r]], dm.classes[p]] for r, p in zip(rows, predicted, strict=True))
+        return True
+
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         self.metrics_file.write_text(json.dumps(metrics, indent=2))
 
@@ -123,6 +153,16 @@ class RunFolder:
         """``FAILED``: the error that stopped the run, so that nobody reads it as a finished run."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.failed_file.write_text(error + "\n")
+
+
+def read_hits(path: Path) -> dict[str, bool]:
+    """A ``predictions.csv`` as {file: whether the predicted letter is the label}."""
+    try:
+        with open(path, newline="") as f:
+            return {row["file"]: row["predicted"] == row["label"] for row in csv.DictReader(f)}
+    except (KeyError, csv.Error, UnicodeDecodeError) as e:
+        raise ASLError(f"{path}: not a predictions file (columns file,label,predicted: {e}); delete it or re-run the "
+                       f"evaluation.") from None
 
 
 def write_skipped(skipped: Sequence[tuple[str, str]], path: Path) -> None:

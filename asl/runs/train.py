@@ -132,6 +132,7 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     if not trainer.is_global_zero:
         return metrics
     run.write_results(results, dm.classes, dm.table.skipped)
+    run.write_predictions(dm, module.test_predicted)
     metrics.update(evaluate_sets(cfg, best or (ckpt_cb.last_model_path if ckpt_cb else None), run))
     run.write_metrics(metrics)
     for lg in trainer.loggers:

@@ -34,5 +34,7 @@ for set in $SETS; do
 done
 for set in $SETS; do
   case $set in massey) dir=$OUT/massey_unseen_signer ;; room) dir=$OUT/room ;; esac
-  asl-compare "$dir" --metrics test/acc test/f1_macro best_val_acc fit_seconds
+  # the difference of all at once from the curriculum, paired by seed (one model: settings named by curriculum= alone)
+  base=(); [[ $MODELS == *,* ]] || base=(--baseline curriculum=five_then_all)
+  asl-compare "$dir" "${base[@]}" --metrics test/acc test/f1_macro best_val_acc fit_seconds
 done
