@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Question 3 (issue 19): which landmark recipe holds up in a new room and on a new person. Each row on
-# both transfers (massey -> every room photo, room -> every massey photo) and on massey's unseen signer
-# (train hand1-3, val hand4, test hand5), 3 seeds; scored over ALL photos, a photo without a detected
-# hand counted wrong (metrics.json: test/acc_all_photos, eval/<set>/acc_all_photos). Rows are chosen by
-# the mean of the three set-ups, never by one.
+# Question 3: which landmark recipe holds up in a new room and on a new person. Each row on the three
+# leave-one-set-out set-ups (two shared sets as one folder -> every photo of the third) and massey's unseen
+# signer (train hand1-3, val hand4, test hand5), 3 seeds (issue 26; issue 19's rows ran on the two transfers
+# massey2room, room2massey: SETUPS="massey2room room2massey signer"); scored over ALL photos, a photo without
+# a detected hand counted wrong (metrics.json: test/acc_all_photos, eval/<set>/acc_all_photos). Rows are
+# chosen by the mean of the set-ups, never by one.
 #
-#   experiments/robustness/run.sh                          # every row
+#   ROWS="robust_best robust_handedness" experiments/robustness/run.sh   # the preset and the one before it
 #   ROWS=lm_pose SETUPS=signer SEEDS=0 experiments/robustness/run.sh
-#   ROWS=robust_best experiments/robustness/run.sh         # the preset, with AdaBN and self-training (25 min here)
-#   python experiments/robustness/summarise.py             # the table
+#   python experiments/robustness/summarise.py             # the tables
 #
 # Needs the filled detector cache (asl-prepare hands data.root=..., run by setups.sh and below) or mediapipe.
 # Set-ups: experiments/setups.sh. Env: DATA, SEEDS, EXTRA (experiments/setups.sh), OUT, ROWS, SETUPS,
@@ -17,13 +17,16 @@
 set -euo pipefail
 OUT=${OUT:-experiments/robustness/runs}
 ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz lm_pad05 robust_best robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
-SETUPS=${SETUPS:-"massey2room room2massey signer"}
+SETUPS=${SETUPS:-"to_grey to_room to_massey signer"}
 SELF_TRAIN_ROWS=${SELF_TRAIN_ROWS:-robust_best}
-SELF_TRAIN=${SELF_TRAIN:-"[0.3,0.6,0.9]"}   # three rounds: 30 %, 60 %, 90 % of each predicted letter (chosen a priori)
-SELF_TRAIN_BN=${SELF_TRAIN_BN:-"true false"}
-source experiments/setups.sh   # DATA, SEEDS, EXTRA, M, R, the detector caches, setup_args
-asl-prepare hands data.root=$M data.hands.padding=0.5   # row lm_pad05's detector settings
-asl-prepare hands data.root=$R data.hands.padding=0.5
+SELF_TRAIN=${SELF_TRAIN:-"[0.3,0.6,0.9]"}   # three rounds: 30 %, 60 %, 90 % of each pseudo-label (chosen a priori)
+SELF_TRAIN_BN=${SELF_TRAIN_BN:-"true"}      # "true false": also self-trained without AdaBN (its ablation)
+SELF_TRAIN_LABELS=${SELF_TRAIN_LABELS:-"balanced"}  # "balanced confident": also with issue 19's per-predicted-letter quota
+source experiments/setups.sh   # DATA, SEEDS, EXTRA, M, R, G, the detector caches, setup_args
+case " $ROWS " in *" lm_pad05 "*)   # row lm_pad05's detector settings (a cache of their own)
+  asl-prepare hands data.root=$M data.hands.padding=0.5
+  asl-prepare hands data.root=$R data.hands.padding=0.5 ;;
+esac
 
 POSE="[coords,distances,angles,canonical,orientation,distances3d]"
 for row in $ROWS; do
@@ -38,6 +41,7 @@ for row in $ROWS; do
     # the preset (asl/conf/experiment/robust_best.yaml: lm_base's recipe, scored with and without AdaBN), then
     # its ablation: each ingredient removed in turn (AdaBN's: the columns without it)
     robust_best) MODEL=(experiment=robust_best) ;;
+    robust_handedness) MODEL=(experiment=robust_best model.mirror=handedness) ;;  # the preset before issue 26
     robust_no_aug) MODEL=(experiment=robust_best model.augment.rotate=0 model.augment.scale=0 model.augment.jitter=0
                           model.augment.finger_length=0) ;;
     robust_no_coords) MODEL=(experiment=robust_best "model.features=[distances,angles]") ;;
@@ -54,19 +58,23 @@ for row in $ROWS; do
       'eval_self_train=[]' \
       hydra.sweep.dir=$OUT/$row/$setup 'hydra.sweep.subdir=${hydra.job.num}' $EXTRA
     # AdaBN (asl-eval adapt_bn=true): the same model on the other set (signer: on its own test split), its
-    # BatchNorm statistics first re-estimated on those photos, labels unused -> <run>/adapted/metrics.json
+    # BatchNorm statistics first re-estimated on those photos, labels unused -> <run>/adapted/metrics.json.
+    # keep_adapted=always: the adapted model is scored whatever the label-free check says; the check's verdict
+    # is recorded beside it (metrics.json "adaptation"), so the summary shows both, checked and unchecked.
     other=data.root=${OTHER:-null}
     for run in "$OUT/$row/$setup"/*/; do
-      asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" $other adapt_bn=true "output_dir='${run}adapted'" \
-        data.num_workers=0 > /dev/null
+      asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" $other adapt_bn=true keep_adapted=always \
+        "output_dir='${run}adapted'" data.num_workers=0 > /dev/null
       # Self-training (asl-eval self_train=...): retrained on the run's training photos + the other set's photos
-      # the model is most sure of, labelled by it (labels unused), with AdaBN -> <run>/self_trained, and
-      # without AdaBN (its ablation) -> <run>/self_trained_no_adabn
+      # the model is most sure of, labelled by it (labels unused), with AdaBN -> <run>/self_trained, without
+      # AdaBN -> <run>/self_trained_no_adabn, with issue 19's labels -> <run>/self_trained_confident
       case " $SELF_TRAIN_ROWS " in *" $row "*)
         for bn in $SELF_TRAIN_BN; do
-          dir=${run}self_trained; [ $bn = true ] || dir=${dir}_no_adabn
-          asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" $other adapt_bn=$bn "self_train=$SELF_TRAIN" \
-            "output_dir='$dir'" data.num_workers=0 > /dev/null
+          for labels in $SELF_TRAIN_LABELS; do
+            dir=${run}self_trained; [ $bn = true ] || dir=${dir}_no_adabn; [ $labels = balanced ] || dir=${dir}_$labels
+            asl-eval "ckpt_path='${run}checkpoints/best.ckpt'" $other adapt_bn=$bn "self_train=$SELF_TRAIN" \
+              self_train_labels=$labels keep_adapted=always "output_dir='$dir'" data.num_workers=0 > /dev/null
+          done
         done ;;
       esac
     done
