@@ -4,6 +4,7 @@ In a sweep (``-m``) a job that fails is marked ``FAILED`` in its folder and the 
 the sweep then exits non-zero and ``asl-compare`` lists the failed jobs.
 """
 
+import shlex
 import sys
 
 from hydra.core.hydra_config import HydraConfig
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 
 from asl import ASLError, brief
 from asl.cli import command
+from asl.runs.run_folder import hydra_override
 from asl.runs.train import train
 
 failed_jobs: list[str] = []
@@ -33,9 +35,10 @@ def _train(cfg: DictConfig) -> float | None:
         f"\ntest accuracy {metrics['test/acc']:.4f} (macro-F1 {metrics['test/f1_macro']:.4f}) on "
         f"{metrics['num_test_images']} images, {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f}s\n"
         f"run folder: {out}\n"
-        f"  tensorboard --logdir {out}    |    asl-eval ckpt_path={out}/checkpoints/best.ckpt"
+        f"  tensorboard --logdir {shlex.quote(out)}    |    "
+        f"asl-eval {shlex.quote(hydra_override('ckpt_path', f'{out}/checkpoints/best.ckpt'))}"
     )
-    return metrics["test/acc"]
+    return metrics["best_val_acc"]  # what a sweeper tunes (hparams_search=...): never the test split
 
 
 def main() -> None:
