@@ -24,7 +24,7 @@ test: $(STAMP)
 
 ## make tb [ARGS="--port 6007"]: TensorBoard over every run in outputs/ and multirun/ (http://localhost:6006)
 tb: $(STAMP)
-	$(BIN)/tensorboard --logdir_spec outputs:outputs,multirun:multirun $(ARGS)
+	PYTHONWARNINGS='ignore:pkg_resources is deprecated' $(BIN)/tensorboard --logdir_spec outputs:outputs,multirun:multirun $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check asl tests experiments tools

@@ -157,3 +157,13 @@ def test_an_optuna_search_tunes_the_best_validation_accuracy(tmp_path):
     scores = [json.loads((j / "metrics.json").read_text()) for j in jobs]
     assert best.best_value == pytest.approx(max(s["best_val_acc"] for s in scores))  # validation, never test
     assert "setup plugin" not in r.stdout + r.stderr  # no library noise from Optuna's imports
+
+
+def test_a_search_without_the_optuna_extra_is_one_line_naming_it(monkeypatch, capsys):
+    from asl.cli import train
+
+    monkeypatch.setattr(sys, "argv", ["asl-train", "hparams_search=optimizer"])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit) as stop:
+        train.main()
+    assert stop.value.code == 2 and "pip install -e '.[optuna]'" in capsys.readouterr().err

@@ -4,6 +4,7 @@ In a sweep (``-m``) a job that fails is marked ``FAILED`` in its folder and the 
 the sweep then exits non-zero and ``asl-compare`` lists the failed jobs.
 """
 
+import importlib.util
 import shlex
 import sys
 
@@ -42,6 +43,9 @@ def _train(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    if any(a.startswith("hparams_search=") for a in sys.argv[1:]) and not importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper"):
+        print("error: hparams_search needs the optuna extra: pip install -e '.[optuna]'", file=sys.stderr)
+        sys.exit(2)
     _train()
     if failed_jobs:
         print(f"{len(failed_jobs)} job(s) of the sweep failed (FAILED in their folders): {', '.join(failed_jobs)}",
