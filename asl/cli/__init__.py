@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -93,6 +94,7 @@ class _DropNoise(logging.Filter):
 def quiet_libraries() -> None:
     """Silence what buries the lines a user needs; errors and asl's own messages stay."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropNoise())
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # "setup plugin ..." per line when Optuna/MLflow load it
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "setup plugin ..." lines when Optuna imports it
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow's database set-up lines (it sets its own level)
     for message in _NOISE_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
