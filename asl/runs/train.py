@@ -144,22 +144,21 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
 def log_final(trainer: pl.Trainer, params: dict[str, Any], metrics: dict[str, Any]) -> None:
     """The run's hyper-parameters beside its final metrics (test, best validation, leak rates), to every logger.
 
-    TensorBoard gets no experiment summary of its own, only this run's hyper-parameters and metrics:
-    its HPARAMS tab then builds the table from every run in the log folder, the keys that differ
-    between runs first and the constant ones after them.
+    The only place hyper-parameters are logged (the module's are not: ``save_hyperparameters(logger=False)``),
+    so a logger that refuses a changed value (MLflow) sees each key once. TensorBoard gets no experiment
+    summary of its own: its HPARAMS tab then builds the table from every run in the log folder, the keys
+    that differ between runs first and the constant ones after them.
     """
     final = {k: metrics[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")}
     final["val/acc_best"] = metrics["best_val_acc"]
     final.update({f"audit/leak_rate_{s}": v for s, v in (metrics["leak_rate"] or {}).items()})
     final = {k: v for k, v in final.items() if v is not None}
     for lg in trainer.loggers:
-        if isinstance(lg, TensorBoardLogger):
-            _, start, end = hparams(params, final)
+        lg.log_hyperparams(params)
+        if isinstance(lg, TensorBoardLogger):  # this run's session for the HPARAMS tab, without an experiment summary
             writer = lg.experiment._get_file_writer()
-            writer.add_summary(start)
-            writer.add_summary(end)
-        else:
-            lg.log_hyperparams(params)
+            for summary in hparams(params, final)[1:]:
+                writer.add_summary(summary)
         lg.log_metrics(final, step=trainer.global_step)
         lg.save()
 
