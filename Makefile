@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint clean-venv
+.PHONY: train test tb lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/python -m pytest -q $(ARGS)
+
+## make tb [ARGS="--port 6007"]: TensorBoard over every run in outputs/ and multirun/ (http://localhost:6006)
+tb: $(STAMP)
+	PYTHONWARNINGS='ignore:pkg_resources is deprecated' $(BIN)/tensorboard --logdir_spec outputs:outputs,multirun:multirun $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check asl tests experiments tools

@@ -1,6 +1,7 @@
 """Reproducible and resumable runs: same config twice → same metrics; SIGKILL + resume → same metrics."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from asl import ASLError
 from asl.lit.resume import AtomicCheckpointIO
@@ -147,3 +149,12 @@ def test_each_reproduction_gets_a_new_folder(tmp_path):
     Path(first).mkdir()
     second = reproduce_command(run)[-1].split("=", 1)[1]
     assert first.endswith("_reproduced") and second.endswith("_reproduced_2")
+
+
+def test_reproducing_a_job_folder_named_the_old_way_gives_a_command_hydra_reads(tmp_path):
+    """Sweeps once named job folders 3_data=folder,seed=1: the re-run's folder is quoted for Hydra and the shell."""
+    run = fake_run(tmp_path, ["seed=1", "data.split.group_by='(hand\\d+)_'"]).rename(tmp_path / "3_data=folder,seed=1")
+    args = reproduce_command(run)
+    parsed = OverridesParser.create().parse_overrides(shlex.split(shlex.join(args)))
+    assert parsed[-1].value() == str(run.resolve()) + "_reproduced"
+    assert parsed[1].value() == "(hand\\d+)_"

@@ -2,13 +2,14 @@
 
 import functools
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import hydra
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from asl import ASLError
 
@@ -24,9 +25,17 @@ MOVED_KEYS = {
     "scheduler.name": "scheduler=<cosine|step|none> (a config group)",
 }
 
-# A sweep job's folder names its overrides; a config-group override (data/augment=device) would
-# otherwise nest a folder: asl/conf/hydra/default.yaml writes it data.augment=device.
-OmegaConf.register_new_resolver("no_slash", lambda s: str(s).replace("/", "."), replace=True)
+
+def _job_dirname(*, _root_: DictConfig) -> str:
+    from asl.runs.run_folder import job_dirname  # (imports torch: only when a sweep names a job)
+
+    h = _root_.hydra
+    return job_dirname(h.job.num, list(h.overrides.task), list(h.job.config.override_dirname.exclude_keys),
+                       h.sweep.dir, list(h.sweeper.get("params") or {}))
+
+
+# A sweep job's folder names the overrides that vary across the sweep (asl/conf/hydra/default.yaml).
+OmegaConf.register_new_resolver("job_dirname", _job_dirname, replace=True)
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -85,5 +94,7 @@ class _DropNoise(logging.Filter):
 def quiet_libraries() -> None:
     """Silence what buries the lines a user needs; errors and asl's own messages stay."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropNoise())
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "setup plugin ..." lines when Optuna imports it
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow's database set-up lines (it sets its own level)
     for message in _NOISE_WARNINGS:
         warnings.filterwarnings("ignore", message=message)

@@ -1,5 +1,6 @@
 """``asl-export ckpt_path=... format=onnx|torchscript``: a self-contained model file for deployment."""
 
+import shlex
 from pathlib import Path
 
 import torch
@@ -9,6 +10,7 @@ from asl import ASLError
 from asl.cli import command
 from asl.lit.module import load_classifier
 from asl.runs.export import FORMATS, export_model, load_exported
+from asl.runs.run_folder import hydra_override
 
 
 @command("export")
@@ -26,7 +28,7 @@ def main(cfg: DictConfig) -> None:
         with torch.no_grad():
             diff = (run(x) - module(x)).abs().max().item()
         print(f"check: largest logit difference to the checkpoint on random inputs {diff:.2e}")
-    print(f"  asl-predict ckpt_path={path} inputs=photo.jpg")
+    print(f"  asl-predict {shlex.quote(hydra_override('ckpt_path', path))} inputs=photo.jpg")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ in the directory it was started from, so relative paths such as ``data.root`` st
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     cwd = json.loads(env_file.read_text()).get("cwd") if env_file.exists() else None
     cwd = cwd if cwd and Path(cwd).is_dir() else os.getcwd()
     cmd = [sys.executable, "-m", "asl.cli.train", *args]
-    print(f"cd {cwd} && asl-train {' '.join(args)}", flush=True)
+    print(f"cd {shlex.quote(cwd)} && asl-train {shlex.join(args)}", flush=True)
     os.chdir(cwd)
     os.execv(sys.executable, cmd)  # becomes asl-train: same output, same exit code
     return 0

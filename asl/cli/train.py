@@ -4,6 +4,8 @@ In a sweep (``-m``) a job that fails is marked ``FAILED`` in its folder and the 
 the sweep then exits non-zero and ``asl-compare`` lists the failed jobs.
 """
 
+import importlib.util
+import shlex
 import sys
 
 from hydra.core.hydra_config import HydraConfig
@@ -12,6 +14,7 @@ from omegaconf import DictConfig
 
 from asl import ASLError, brief
 from asl.cli import command
+from asl.runs.run_folder import hydra_override
 from asl.runs.train import train
 
 failed_jobs: list[str] = []
@@ -33,12 +36,16 @@ def _train(cfg: DictConfig) -> float | None:
         f"\ntest accuracy {metrics['test/acc']:.4f} (macro-F1 {metrics['test/f1_macro']:.4f}) on "
         f"{metrics['num_test_images']} images, {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f}s\n"
         f"run folder: {out}\n"
-        f"  tensorboard --logdir {out}    |    asl-eval ckpt_path={out}/checkpoints/best.ckpt"
+        f"  tensorboard --logdir {shlex.quote(out)}    |    "
+        f"asl-eval {shlex.quote(hydra_override('ckpt_path', f'{out}/checkpoints/best.ckpt'))}"
     )
-    return metrics["test/acc"]
+    return metrics["best_val_acc"]  # what a sweeper tunes (hparams_search=...): never the test split
 
 
 def main() -> None:
+    if any(a.startswith("hparams_search=") for a in sys.argv[1:]) and not importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper"):
+        print("error: hparams_search needs the optuna extra: pip install -e '.[optuna]'", file=sys.stderr)
+        sys.exit(2)
     _train()
     if failed_jobs:
         print(f"{len(failed_jobs)} job(s) of the sweep failed (FAILED in their folders): {', '.join(failed_jobs)}",

@@ -55,7 +55,7 @@ class ASLClassifier(pl.LightningModule):
         load_weights: bool = True,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["load_weights"])
+        self.save_hyperparameters(ignore=["load_weights"], logger=False)  # the loggers get the whole config (asl.runs.train)
         self.spec = InputSpec.from_dict(spec)
         arch = architecture(model)
         if not load_weights:  # rebuilding from a checkpoint: its state dict holds the weights

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from asl import ASLError
-from asl.runs.run_folder import RunFolder
+from asl.runs.run_folder import RunFolder, hydra_override
 
 # Hydra overrides that name where a run went or how it was launched, not what it computed.
 _WHERE = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir", "hydra/launcher", "hydra.launcher",
@@ -48,9 +48,9 @@ def reproduce_command(run_dir: str | os.PathLike, out_dir: str | os.PathLike | N
     if resume:
         if not RunFolder(run).last_checkpoint.exists():
             raise ASLError(f"{run}: no checkpoints/last.ckpt to resume from (the run stopped before its first epoch ended); re-run it instead.")
-        return [*args, f"hydra.run.dir={run}", "ckpt_path=last"]
+        return [*args, hydra_override("hydra.run.dir", run), "ckpt_path=last"]
     out = Path(out_dir) if out_dir else _free(run.parent / f"{run.name}_reproduced")
-    return [*args, f"hydra.run.dir={out.resolve()}"]
+    return [*args, hydra_override("hydra.run.dir", out.resolve())]
 
 
 def _free(path: Path) -> Path:

@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
 import asl
@@ -199,3 +202,57 @@ def environment_record() -> dict[str, Any]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "packages": {p: version(p) for p in PACKAGES},
     }
+
+
+# -- sweep job folders and commands that name a run ---------------------------------------------
+#: What a job folder's name leaves out of a value: ``=`` and ``,`` (a pasted path would be read as overrides), ``/``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def _key(override: Override) -> str:
+    return override.key_or_group + (f"@{override.package}" if override.package else "")
+
+
+def job_dirname(num: int, overrides: Sequence[str], exclude: Sequence[str], sweep_dir: str,
+                searched: Sequence[str] = ()) -> str:
+    """A sweep job's folder name: its number, then each override that varies across the sweep as key-value,
+    joined by ``+`` (``3_model-resnet18+seed-1``; a group ``data/augment`` is written ``data.augment``).
+
+    What varies: what the sweep's command line (``<sweep_dir>/multirun.yaml``, by Hydra's basic sweeper)
+    gave several values, and the keys a sweeper searches (``searched``: ``hydra.sweeper.params``), less
+    what that command line fixed. With neither known, every override but ``exclude`` names the job.
+    """
+    parser = OverridesParser.create()
+    master = Path(sweep_dir) / "multirun.yaml"
+    given = parser.parse_overrides([str(o) for o in OmegaConf.load(master).hydra.overrides.task]) if master.exists() else []
+    fixed = {_key(o) for o in given if not o.is_sweep_override()}
+    varies = {_key(o) for o in given if o.is_sweep_override()} | set(searched)
+    items = []
+    for text, override in zip(overrides, parser.parse_overrides([str(o) for o in overrides]), strict=True):
+        key = _key(override)
+        if override.key_or_group not in exclude and key not in fixed and (key in varies or not (master.exists() or searched)):
+            items.append(f"{key.replace('/', '.')}-{_name_value(str(text).partition('=')[2])}")
+    return "_".join([str(num), *(["+".join(items)] if items else [])])[:200]  # (file names end at 255 bytes)
+
+
+def _name_value(value: str) -> str:
+    """A value as a folder name shows it: a long float to 4 digits (0.0012520653 → 0.001252), = , / [ ] etc. as _."""
+    try:
+        value = f"{float(value):.4g}" if "." in value and len(value) > 6 else value
+    except ValueError:
+        pass
+    return _UNSAFE.sub("_", value).strip("_")
+
+
+def hydra_override(key: str, value: Any) -> str:
+    """``key=value`` that Hydra reads back as ``value``, quoted where its grammar needs it (a path with ``=``,
+    ``,`` or brackets); ``shlex.quote`` it too for a command printed to be pasted."""
+    text = str(value)
+    try:
+        plain = OverridesParser.create().parse_override(f"{key}={text}").value() == text
+    except Exception:  # noqa: BLE001  (any character Hydra's grammar refuses)
+        plain = False
+    if not plain:
+        quote = '"' if "'" in text else "'"
+        text = f"{quote}{text}{quote}"
+    return f"{key}={text}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid, save_image
 
 from asl import ASLError
@@ -24,7 +27,7 @@ from asl.lit.module import ASLClassifier, load_classifier_hparams
 from asl.lit.resume import AtomicCheckpointIO, EpochSeed
 from asl.runs import audit as audit_report
 from asl.runs.evaluate import background_shift, evaluate, photo_accounting
-from asl.runs.run_folder import RunFolder
+from asl.runs.run_folder import RunFolder, hydra_override
 from asl.runs.schema import check_config
 from asl.runs.self_train import check_self_trainable
 from asl.targets import CALLBACKS, DEVICE_TRANSFORMS, LOGGERS, TRANSFORMS, build, check_targets
@@ -107,7 +110,7 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     fit_seconds = time.time() - start
     images_seen = int(module.images_seen)  # test() below loads the best checkpoint, and its count
     if trainer.interrupted:
-        raise ASLError(f"training was interrupted; resume with ckpt_path=last and hydra.run.dir={run.path}")
+        raise ASLError(f"training was interrupted; resume with ckpt_path=last {shlex.quote(hydra_override('hydra.run.dir', run.path))}")
 
     ckpt_cb = trainer.checkpoint_callback
     best = ckpt_cb.best_model_path if ckpt_cb is not None and ckpt_cb.best_model_path else None
@@ -135,12 +138,30 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     run.write_predictions(dm, module.test_predicted)
     metrics.update(evaluate_sets(cfg, best or (ckpt_cb.last_model_path if ckpt_cb else None), run))
     run.write_metrics(metrics)
-    for lg in trainer.loggers:
-        if hasattr(lg, "log_hyperparams"):
-            lg.log_hyperparams(flat_params(cfg), {k: metrics[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")})
-            lg.log_metrics({f"audit/leak_rate_{s}": v for s, v in (metrics["leak_rate"] or {}).items() if v is not None})
-            lg.save()
+    log_final(trainer, flat_params(cfg), metrics)
     return metrics
+
+
+def log_final(trainer: pl.Trainer, params: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The run's hyper-parameters beside its final metrics (test, best validation, leak rates), to every logger.
+
+    The only place hyper-parameters are logged (the module's are not: ``save_hyperparameters(logger=False)``),
+    so a logger that refuses a changed value (MLflow) sees each key once. TensorBoard gets no experiment
+    summary of its own: its HPARAMS tab then builds the table from every run in the log folder, the keys
+    that differ between runs first and the constant ones after them.
+    """
+    final = {k: metrics[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")}
+    final["val/acc_best"] = metrics["best_val_acc"]
+    final.update({f"audit/leak_rate_{s}": v for s, v in (metrics["leak_rate"] or {}).items()})
+    final = {k: v for k, v in final.items() if v is not None}
+    for lg in trainer.loggers:
+        lg.log_hyperparams(params)
+        if isinstance(lg, TensorBoardLogger):  # this run's session for the HPARAMS tab, without an experiment summary
+            writer = lg.experiment._get_file_writer()
+            for summary in hparams(params, final)[1:]:
+                writer.add_summary(summary)
+        lg.log_metrics(final, step=trainer.global_step)
+        lg.save()
 
 
 def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: int = 32) -> None:
