@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from asl import ASLError
@@ -86,6 +87,37 @@ def check_config(cfg: DictConfig) -> None:
     unknown = sorted(set(cfg.get("trainer") or {}) - set(inspect.signature(pl.Trainer.__init__).parameters))
     if unknown:
         raise ASLError(f"trainer: unknown option(s) {unknown}; the trainer group takes pytorch_lightning.Trainer arguments only")
+    check_devices(OmegaConf.select(cfg, "trainer.accelerator", default="auto"),
+                  OmegaConf.select(cfg, "trainer.devices", default="auto"))
+
+
+def check_devices(accelerator: str, devices: Any, prefix: str = "trainer.") -> None:
+    """Raise :class:`ASLError` when ``accelerator`` / ``devices`` ask for hardware this machine does not
+    have, saying what it has: Lightning's own refusal is a traceback, and comes only after the data."""
+    devices = OmegaConf.to_object(devices) if OmegaConf.is_config(devices) else devices
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    cuda, mps = torch.cuda.device_count(), int(torch.backends.mps.is_available())
+    gpus = {"gpu": cuda or mps, "cuda": cuda, "mps": mps, "auto": cuda or mps or None, "cpu": None}  # None: the CPU
+    if accelerator not in gpus:  # tpu, hpu: Lightning's own checks
+        return
+    count = gpus[accelerator]
+    if count == 0:
+        use = "trainer=cpu (or trainer.accelerator=cpu)" if prefix == "trainer." else f"{prefix}accelerator=cpu"
+        raise ASLError(f"{prefix}accelerator={accelerator}: no GPU is visible on this machine "
+                       f"(torch.cuda.device_count() is {cuda}{', no MPS' if accelerator in ('gpu', 'mps') else ''}); use {use}")
+    whole = isinstance(devices, int) and not isinstance(devices, bool)
+    if devices == "auto" or (count is None and whole and devices >= 1):
+        return
+    if count is None:
+        raise ASLError(f"{prefix}devices={devices!r}: on the CPU, devices is the number of processes: a whole number ≥ 1, or auto")
+    if isinstance(devices, str):  # "0,1": device indices
+        devices = [int(i) if i.strip().isdigit() else i for i in devices.split(",")]
+    ok = (devices == -1 or 1 <= devices <= count) if whole else (
+        isinstance(devices, list) and bool(devices) and all(isinstance(i, int) and 0 <= i < count for i in devices))
+    if not ok:
+        raise ASLError(f"{prefix}devices={devices!r}: this machine has {count} GPU(s) (indices 0–{count - 1}); "
+                       f"use {prefix}devices={count} or fewer, a list of those indices, or auto")
 
 
 _ABSENT = object()
