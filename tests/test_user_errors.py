@@ -57,3 +57,58 @@ def test_a_gpu_on_a_machine_without_one_is_one_line(tmp_path, monkeypatch, args,
     r = run_cli(*args, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and message in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "run" / "splits.csv").exists()  # refused before any data was read
+
+
+@pytest.mark.parametrize("config,args,message", [
+    ("train", ["trainer.max_epoch=3"], "trainer.max_epoch: no such key; did you mean trainer.max_epochs?"),
+    ("train", ["trainer.fast_dev_ru=1"], "trainer.fast_dev_ru: no such key; did you mean +trainer.fast_dev_run? "
+                                         "(a Trainer argument the trainer config does not set is added with +)"),
+    ("train", ["optimizer.lrr=0.1"], "optimizer.lrr: no such key; did you mean optimizer.lr?"),
+    ("train", ["sed=1"], "sed: no such key; did you mean seed?"),
+    ("train", ["hydra.run.dirr=x"], "hydra.run.dirr: no such key; did you mean hydra.run.dir?"),
+    ("train", ["trainer.max_epochs.x=1"], "trainer.max_epochs.x: no such key (trainer.max_epochs holds a value, not keys)"),
+    ("train", ["model=nosuch"], "model=nosuch: no such option (asl/conf/model/ has no nosuch.yaml); model is one of: "
+                                "efficientnet_lite0, fusion, landmark_mlp, mobilenet_v2, resnet18,"),
+    ("train", ["model=resnet81"], "did you mean model=resnet18? model is one of"),
+    ("train", ["data/augment=photometrc"], "data/augment=photometrc: no such option (asl/conf/data/augment/ has no "
+                                           "photometrc.yaml); did you mean data/augment=photometric? data/augment is one of:"),
+    ("train", ["-m", "seed=0,1", "model=small_cnn,resnt18"], "model=resnt18: no such option"),  # a sweep's second option
+    ("train", ["-m", "trainer.max_epoch=1,2"], "trainer.max_epoch: no such key; did you mean trainer.max_epochs?"),
+    ("train", ["seed=0,1"], "Ambiguous value for argument 'seed=0,1'; 1. To use it as a list"),  # no -m
+    ("eval", ["ckpt_pth=x"], "ckpt_pth: no such key; did you mean ckpt_path?"),
+    ("predict", ["input=x"], "input: no such key; did you mean inputs?"),
+    ("explain", ["ckpt=x"], "ckpt: no such key; did you mean ckpt_path?"),
+    ("train", ["modle=resnet18"], "modle: no such key; did you mean model?"),
+    ("train", ["data/augmnt=device"], "data/augmnt: no such config group; did you mean data/augment?"),
+])
+def test_a_misspelled_key_or_option_names_the_nearest_spelling(capsys, config, args, message):
+    from asl.cli import refuse_bad_overrides
+
+    with pytest.raises(SystemExit) as e:
+        refuse_bad_overrides(config, args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+@pytest.mark.parametrize("args", [["-m", "seed=0,1", "model=small_cnn,resnet18"], ["trainer.max_epochs=3", "+trainer.fast_dev_run=1"],
+                                  ["experiment=transfer_best"], ["--help"]])
+def test_overrides_that_compose_pass(args):
+    from asl.cli import refuse_bad_overrides
+
+    refuse_bad_overrides("train", args)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["asl.cli.train", "trainer.max_epoch=3"], "error: trainer.max_epoch: no such key; did you mean trainer.max_epochs?"),
+    (["asl.cli.eval", "model=nosuch"], "error: model: no such key; the config has: hydra, ckpt_path,"),
+])
+def test_every_cli_refuses_a_misspelled_key_in_one_line(tmp_path, args, message):
+    r = run_cli(*args, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and message in r.stderr, r.stderr[-2000:]
+
+
+def test_an_added_trainer_key_names_the_nearest_argument():
+    with pytest.raises(ASLError, match=r"trainer: unknown option\(s\) \['max_epoch'\]; did you mean trainer.max_epochs\?"):
+        check_config(train_config("+trainer.max_epoch=3"))
+    with pytest.raises(ASLError, match=r"did you mean \+trainer.fast_dev_run\?"):
+        check_config(train_config("+trainer.fast_dev_ru=1"))

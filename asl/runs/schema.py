@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from difflib import get_close_matches
 from typing import Any
 
 import pytorch_lightning as pl
@@ -75,6 +76,21 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
+#: What ``trainer.*`` may hold: the arguments of ``pytorch_lightning.Trainer``.
+TRAINER_ARGUMENTS = [p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self"]
+
+
+def nearest_trainer_argument(key: str, configured: list[str]) -> str:
+    """What to write instead of ``trainer.<key>``: the nearest ``pytorch_lightning.Trainer`` argument, with
+    ``+`` where the trainer config does not set it (``configured``: the keys it sets)."""
+    near = get_close_matches(key, TRAINER_ARGUMENTS, n=1)
+    if not near:
+        return "the trainer group takes pytorch_lightning.Trainer arguments only"
+    if near[0] in configured:
+        return f"did you mean trainer.{near[0]}?"
+    return f"did you mean +trainer.{near[0]}? (a Trainer argument the trainer config does not set is added with +)"
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise :class:`ASLError` for the first key whose value has the wrong type or is out of range, and for
     a key the Trainer does not take."""
@@ -84,9 +100,10 @@ def check_config(cfg: DictConfig) -> None:
             continue
         if not ok(value):
             raise ASLError(f"{key}={value!r}: must be {allowed}")
-    unknown = sorted(set(cfg.get("trainer") or {}) - set(inspect.signature(pl.Trainer.__init__).parameters))
+    trainer = list(cfg.get("trainer") or {})
+    unknown = sorted(set(trainer) - set(TRAINER_ARGUMENTS))
     if unknown:
-        raise ASLError(f"trainer: unknown option(s) {unknown}; the trainer group takes pytorch_lightning.Trainer arguments only")
+        raise ASLError(f"trainer: unknown option(s) {unknown}; {nearest_trainer_argument(unknown[0], trainer)}")
     check_devices(OmegaConf.select(cfg, "trainer.accelerator", default="auto"),
                   OmegaConf.select(cfg, "trainer.devices", default="auto"))
 
