@@ -125,9 +125,15 @@ def _composition_error(e: Exception, config_name: str, overrides: list[str], loa
         from asl.runs.schema import nearest_trainer_argument
 
         parent, _, leaf = key.rpartition(".")
-        groups = [o for o in overrides if loader.get_group_options(o.split("=")[0].lstrip("+~").split("@")[0])]
-        base = compose(config_name, overrides=groups, return_hydra_config=True)  # the keys every group choice gives
-        node = OmegaConf.select(base, parent) if parent else base
+        keys = [o.split("=")[0].lstrip("+~").split("@")[0] for o in overrides]
+        groups = [o for o, k in zip(overrides, keys, strict=True) if k != key and loader.get_group_options(k)]
+        try:  # the keys the group choices give
+            base = compose(config_name, overrides=groups, return_hydra_config=True)
+        except HydraException:
+            base = None
+        node = OmegaConf.select(base, parent) if parent and base is not None else base
+        if node is None:
+            return f"{key}: no such key"
         if not OmegaConf.is_dict(node):
             return f"{key}: no such key ({parent} holds a value, not keys)"
         there = list(node)
