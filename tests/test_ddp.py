@@ -1,6 +1,8 @@
 """Past one machine: 2-process DDP on CPU (gloo) with synced metrics; the SLURM launcher config composes."""
 
+import csv
 import json
+from collections import Counter
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -9,17 +11,25 @@ from .conftest import CONFIG_PATH, run_cli
 
 
 @pytest.mark.slow
-def test_two_process_ddp_on_cpu_syncs_test_metrics(tmp_path):
+def test_two_process_ddp_on_cpu_tests_each_photo_once(tmp_path):
+    """5 test photos over 2 processes: a DistributedSampler would pad them to 6 (one photo twice); the test
+    runs on one process after fit, so every count and score holds each photo once, and one summary prints."""
     run = tmp_path / "run"
-    r = run_cli("asl.cli.train", "data.synthetic.per_class=4", "data.synthetic.image_size=32", "model.input_size=32",
-                "data.batch_size=8", "trainer.max_epochs=1", "trainer=ddp", "trainer.accelerator=cpu",
+    r = run_cli("asl.cli.train", "data.classes=ABCDE", "data.synthetic.per_class=4", "data.synthetic.image_size=32",
+                "model.input_size=32", "data.batch_size=4", "trainer.max_epochs=1", "trainer=ddp", "trainer.accelerator=cpu",
                 "trainer.devices=2", "trainer.precision=32-true", "data.num_workers=0", "data.pin_memory=false",
-                "trainer.benchmark=false", "logger=none", f"hydra.run.dir={run}", cwd=tmp_path)
+                "trainer.benchmark=false", f"hydra.run.dir={run}", cwd=tmp_path)  # TensorBoard too: rank 0 logs the test
     assert r.returncode == 0, r.stderr[-3000:]
     assert (run / "train_ddp_process_1.log").exists()  # a second process ran, into the same folder
+    with open(run / "splits.csv") as f:
+        test = Counter(row["label"] for row in csv.DictReader(f) if row["split"] == "test")
+    assert sum(test.values()) == 5  # uneven over 2 processes
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["num_test_images"] == 24  # 12 per process, gathered: the metrics are synced
-    assert sum(metrics["split_sizes"].values()) == 96
+    assert metrics["num_test_images"] == 5 and metrics["photos"]["all"] == 5
+    right = sum(metrics["per_class_acc"][c] * n for c, n in test.items())  # correct photos, by letter
+    assert metrics["test/acc"] == pytest.approx(right / 5) == pytest.approx(metrics["test/acc_all_photos"])
+    assert r.stdout.count("test accuracy ") == 1  # the summary: rank 0 only
+    assert "DistributedSampler" not in r.stderr  # Lightning's warning that the test repeats photos
 
 
 def test_slurm_launcher_config_composes():

@@ -8,11 +8,13 @@ from omegaconf import DictConfig, OmegaConf
 from asl import ASLError
 from asl.cli import command
 from asl.runs.evaluate import background_shift, evaluate
+from asl.runs.schema import check_devices
 from asl.runs.self_train import pseudo_label_summary
 
 
 @command("eval")
 def main(cfg: DictConfig) -> None:
+    check_devices(cfg.accelerator, 1, prefix="")
     for key in ("adapt_bn", "hand_share", "background_shift"):
         if not isinstance(cfg[key], bool):
             raise ASLError(f"{key} must be true or false, got {cfg[key]!r}")

@@ -32,6 +32,8 @@ def _train(cfg: DictConfig) -> float | None:
         failed_jobs.append(out)
         print(f"error: job {hc.job.num} ({out}) failed: {e if isinstance(e, ASLError) else brief(e)}", file=sys.stderr)
         return None
+    if metrics is None:  # a DDP process other than rank 0: rank 0 tests and prints the summary
+        return None
     print(
         f"\ntest accuracy {metrics['test/acc']:.4f} (macro-F1 {metrics['test/f1_macro']:.4f}) on "
         f"{metrics['num_test_images']} images, {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f}s\n"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from difflib import get_close_matches
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from asl import ASLError
@@ -74,6 +76,21 @@ SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
+#: What ``trainer.*`` may hold: the arguments of ``pytorch_lightning.Trainer``.
+TRAINER_ARGUMENTS = [p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self"]
+
+
+def nearest_trainer_argument(key: str, configured: list[str]) -> str:
+    """What to write instead of ``trainer.<key>``: the nearest ``pytorch_lightning.Trainer`` argument, with
+    ``+`` where the trainer config does not set it (``configured``: the keys it sets)."""
+    near = get_close_matches(key, TRAINER_ARGUMENTS, n=1)
+    if not near:
+        return "the trainer group takes pytorch_lightning.Trainer arguments only"
+    if near[0] in configured:
+        return f"did you mean trainer.{near[0]}?"
+    return f"did you mean +trainer.{near[0]}? (a Trainer argument the trainer config does not set is added with +)"
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise :class:`ASLError` for the first key whose value has the wrong type or is out of range, and for
     a key the Trainer does not take."""
@@ -83,9 +100,41 @@ def check_config(cfg: DictConfig) -> None:
             continue
         if not ok(value):
             raise ASLError(f"{key}={value!r}: must be {allowed}")
-    unknown = sorted(set(cfg.get("trainer") or {}) - set(inspect.signature(pl.Trainer.__init__).parameters))
+    trainer = list(cfg.get("trainer") or {})
+    unknown = sorted(set(trainer) - set(TRAINER_ARGUMENTS))
     if unknown:
-        raise ASLError(f"trainer: unknown option(s) {unknown}; the trainer group takes pytorch_lightning.Trainer arguments only")
+        raise ASLError(f"trainer: unknown option(s) {unknown}; {nearest_trainer_argument(unknown[0], trainer)}")
+    check_devices(OmegaConf.select(cfg, "trainer.accelerator", default="auto"),
+                  OmegaConf.select(cfg, "trainer.devices", default="auto"))
+
+
+def check_devices(accelerator: str, devices: Any, prefix: str = "trainer.") -> None:
+    """Raise :class:`ASLError` when ``accelerator`` / ``devices`` ask for hardware this machine does not
+    have, saying what it has: Lightning's own refusal is a traceback, and comes only after the data."""
+    devices = OmegaConf.to_object(devices) if OmegaConf.is_config(devices) else devices
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    cuda, mps = torch.cuda.device_count(), int(torch.backends.mps.is_available())
+    gpus = {"gpu": cuda or mps, "cuda": cuda, "mps": mps, "auto": cuda or mps or None, "cpu": None}  # None: the CPU
+    if accelerator not in gpus:  # tpu, hpu: Lightning's own checks
+        return
+    count = gpus[accelerator]
+    if count == 0:
+        use = "trainer=cpu (or trainer.accelerator=cpu)" if prefix == "trainer." else f"{prefix}accelerator=cpu"
+        raise ASLError(f"{prefix}accelerator={accelerator}: no GPU is visible on this machine "
+                       f"(torch.cuda.device_count() is {cuda}{', no MPS' if accelerator in ('gpu', 'mps') else ''}); use {use}")
+    whole = isinstance(devices, int) and not isinstance(devices, bool)
+    if devices == "auto" or (count is None and whole and devices >= 1):
+        return
+    if count is None:
+        raise ASLError(f"{prefix}devices={devices!r}: on the CPU, devices is the number of processes: a whole number ≥ 1, or auto")
+    if isinstance(devices, str):  # "0,1": device indices
+        devices = [int(i) if i.strip().isdigit() else i for i in devices.split(",")]
+    ok = (devices == -1 or 1 <= devices <= count) if whole else (
+        isinstance(devices, list) and bool(devices) and all(isinstance(i, int) and 0 <= i < count for i in devices))
+    if not ok:
+        raise ASLError(f"{prefix}devices={devices!r}: this machine has {count} GPU(s) (indices 0–{count - 1}); "
+                       f"use {prefix}devices={count} or fewer, a list of those indices, or auto")
 
 
 _ABSENT = object()

@@ -58,8 +58,9 @@ def build_module(cfg: DictConfig, dm: ASLDataModule) -> ASLClassifier:
                          label_smoothing=float(cfg.label_smoothing))
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test on the best checkpoint, and write the run folder. Returns metrics.json's content.
+def train(cfg: DictConfig) -> dict[str, Any] | None:
+    """Fit, test on the best checkpoint, and write the run folder. Returns metrics.json's content (None in a
+    DDP process other than rank 0: it only trains).
 
     A run that stops on an error leaves ``FAILED`` (the error) in its folder.
     """
@@ -72,7 +73,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise
 
 
-def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
+def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any] | None:
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     main_process = rank_zero_only.rank == 0  # DDP: every process runs this; one writes the run folder
@@ -114,7 +115,10 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
 
     ckpt_cb = trainer.checkpoint_callback
     best = ckpt_cb.best_model_path if ckpt_cb is not None and ckpt_cb.best_model_path else None
-    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+    tester = trainer if trainer.world_size == 1 else single_device_tester(trainer_kwargs, callbacks, loggers, run)
+    if tester is None:
+        return None
+    tester.test(module, datamodule=dm, ckpt_path=best, verbose=False)
     results = dict(module.test_results)
     metrics = {
         **{k: results[k] for k in ("test/acc", "test/acc_macro", "test/f1_macro")},
@@ -132,8 +136,6 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
         "split_sizes": {s: int((dm.splits == s).sum()) for s in ("train", "val", "test")},
         "leak_rate": leak_rates(dm.audit_summary),
     }
-    if not trainer.is_global_zero:
-        return metrics
     run.write_results(results, dm.classes, dm.table.skipped)
     run.write_predictions(dm, module.test_predicted)
     metrics.update(evaluate_sets(cfg, best or (ckpt_cb.last_model_path if ckpt_cb else None), run))
@@ -162,6 +164,19 @@ def log_final(trainer: pl.Trainer, params: dict[str, Any], metrics: dict[str, An
                 writer.add_summary(summary)
         lg.log_metrics(final, step=trainer.global_step)
         lg.save()
+
+
+def single_device_tester(trainer_kwargs: dict[str, Any], callbacks: list, loggers: list, run: RunFolder) -> pl.Trainer | None:
+    """After a DDP fit: a Trainer on rank 0's device alone, so the test counts each photo once (DDP's
+    DistributedSampler pads the test split with repeated photos to even it out across processes); None
+    on the other ranks, which stop here. The process group ends first: metrics must not wait on them."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    if rank_zero_only.rank != 0:
+        return None
+    single = {k: v for k, v in trainer_kwargs.items() if k not in ("strategy", "devices", "num_nodes", "sync_batchnorm")}
+    return pl.Trainer(**{**single, "devices": 1, "enable_model_summary": False}, callbacks=callbacks,
+                      logger=loggers or False, default_root_dir=str(run.path))
 
 
 def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: int = 32) -> None:
