@@ -1,8 +1,12 @@
-"""Table of experiments/robustness/run.sh: accuracy over all photos (no hand = wrong) per row and set-up,
-mean ± sample std over seeds, and the mean of the three set-ups (how rows are chosen); then, per row
-and transfer, the worst letters, the most frequent confusions and the letter pairs that differ only
-by where the hand points (G/Q, H/U, K/P), from the confusion matrices summed over the seeds (photos
-with a hand).
+"""Tables of experiments/robustness/run.sh: accuracy over all photos (no hand = wrong) per row and set-up,
+mean ± sample std over seeds. First the leave-one-set-out set-ups and the unseen signer (issue 26, how
+rows are chosen now): as trained, and after each adaptation both unchecked and as the label-free check
+(asl/runs/adaptation.py) leaves it, the mean of the four set-ups with its 95 % interval over seeds, the
+worst letter, the paired difference from the row before the preset; then the check's signals per set-up
+beside the change adaptation made. Then issue 19's tables (the two transfers and the signer); per row
+and transfer, the worst letters, the most frequent confusions and the letter pairs that differ only by
+where the hand points (G/Q, H/U, K/P), from the confusion matrices summed over the seeds (photos with a
+hand).
 
     python experiments/robustness/summarise.py [OUT=experiments/robustness/runs]
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from asl.runs.evaluate import error_table
+from asl.runs.stats import mean_interval, paired_difference
 
 PAIRS = (("G", "Q"), ("H", "U"), ("K", "P"))  # same handshape, another direction
 # set-up → the metrics.json keys of (all photos, photos with a hand)
@@ -32,7 +37,96 @@ def cell(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
 
 
+LOSO = ("to_grey", "to_room", "to_massey", "signer")  # how rows are chosen (experiments/setups.sh)
+ADAPTED = (("adapted", "AdaBN"), ("self_trained", "self-training + AdaBN"), ("self_trained_confident",
+           "self-training (issue 19's labels) + AdaBN"), ("self_trained_no_adabn", "self-training"))
+BEFORE = "robust_handedness"  # the preset before issue 26, for the paired difference
+
+
+def as_trained(run: Path, setup: str) -> tuple[float, dict[str, float]] | None:
+    """(accuracy over all photos, per-letter accuracy) of a run as trained on the set-up's scored photos."""
+    report = run / ("metrics.json" if setup == "signer" else "eval/other/metrics.json")
+    if not report.exists():
+        return None
+    r = json.loads(report.read_text())
+    return r["test/acc_all_photos"], r["per_class_acc"]
+
+
+def scored(run: Path, setup: str, folder: str | None, checked: bool) -> tuple[float, dict[str, float]] | None:
+    """The run as trained (``folder`` None) or adapted (its asl-eval folder), unchecked or as the label-free
+    check leaves it: the adapted model where the check passed, else the model as trained."""
+    base = as_trained(run, setup)
+    if folder is None or base is None:
+        return base
+    report = run / folder / "metrics.json"
+    if not report.exists():
+        return None
+    r = json.loads(report.read_text())
+    if checked and not r["adaptation"]["passed"]:
+        return base
+    return r["test/acc_all_photos"], r["per_class_acc"]
+
+
+def leave_one_out(out: Path) -> None:
+    rows = [p for p in sorted(out.iterdir()) if p.is_dir() and any((p / s).is_dir() for s in LOSO[:3])]
+    if not rows:
+        return
+    print("| row | scored after | to grey_wall | to room | to massey | unseen signer | mean of the four [95 % interval] "
+          "| worst letter (set-up) | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    per_seed: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        runs = {s: sorted((row / s).glob("[0-9]*")) for s in LOSO}
+        for folder, name in ((None, "as trained"), *ADAPTED):
+            for checked in ((False,) if folder is None else (False, True)):
+                results = {s: [scored(r, s, folder, checked) for r in runs[s]] for s in LOSO}
+                if not all(results.values()) or any(None in v for v in results.values()):
+                    continue
+                cells = [cell([a for a, _ in results[s]]) for s in LOSO]
+                seeds = min(len(v) for v in results.values())
+                means = [statistics.mean(results[s][i][0] for s in LOSO) for i in range(seeds)]
+                low, high = mean_interval(means)
+                letters = {(L, s): statistics.mean(p[L] for _, p in results[s]) for s in LOSO for L in results[s][0][1]}
+                (letter, setup), worst = min(letters.items(), key=lambda kv: kv[1])
+                label = name if folder is None else f"{name}, {'checked' if checked else 'unchecked'}"
+                per_seed[(row.name, label)] = means
+                print(f"| {row.name} | {label} | {' | '.join(cells)} | {100 * statistics.mean(means):.1f} "
+                      f"[{100 * low:.1f}, {100 * high:.1f}] | {letter} {100 * worst:.0f} ({setup}) | {seeds} |")
+    pairs = [(key, per_seed[(BEFORE, key[1])]) for key in per_seed if key[0] != BEFORE and (BEFORE, key[1]) in per_seed]
+    if pairs:
+        print(f"\nPaired by seed (same split and initialisation) against {BEFORE}, mean of the four set-ups, points:\n")
+        for (row, label), before in pairs:
+            d = paired_difference(per_seed[(row, label)], before)
+            lo, hi = d["t_interval"]
+            print(f"- {row} − {BEFORE}, {label}: {100 * d['mean']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] (paired t, "
+                  f"p = {d['p_t']:.3f}; sign-flip p = {d['p_sign_flip']:.2f}; probability of improvement "
+                  f"{d['probability_of_improvement']:.2f}){'; ' + d['note'] if d['note'] else ''}")
+    print("\n| row | adaptation | set-up | kept by the check (seeds) | change unchecked, points (per seed) | prior gap before → after "
+          "| agreement | letters lost | reasons not kept |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        for folder, name in ADAPTED:
+            for setup in LOSO:
+                runs = [r for r in sorted((row / setup).glob("[0-9]*")) if (r / folder / "metrics.json").exists()]
+                if not runs:
+                    continue
+                reports = [json.loads((r / folder / "metrics.json").read_text()) for r in runs]
+                checks = [r["adaptation"] for r in reports]
+                change = [100 * (r["test/acc_all_photos"] - as_trained(run, setup)[0]) for r, run in zip(reports, runs, strict=True)]
+                gaps = ", ".join(f"{c['prior_gap_before']:.2f} → {c['prior_gap_after']:.2f}" for c in checks)
+                agreement = ", ".join(f"{c['agreement']:.2f}" for c in checks)
+                letters = list(reports[0]["per_class_acc"])
+                lost = "".join(sorted({letters[i] for c in checks for i in c["lost_letters"]})) or "–"
+                why = "; ".join(sorted({c["reason"].split(" (")[0] for c in checks if not c["passed"]})) or "–"
+                print(f"| {row.name} | {name} | {setup} | {sum(c['passed'] for c in checks)}/{len(checks)} | "
+                      f"{', '.join(f'{v:+.1f}' for v in change)} | {gaps} | {agreement} | {lost} | {why} |")
+
+
 def main(out: str = "experiments/robustness/runs") -> None:
+    leave_one_out(Path(out))
+    if not any(Path(out).glob(f"*/{s}") for s in KEYS if s != "signer"):
+        return
+    print("\nIssue 19's set-ups (the two transfers between massey and room, and the signer):\n")
     print("| row | massey → room: all photos | with a hand | + AdaBN | room → massey: all photos | with a hand | + AdaBN "
           "| unseen signer: all photos | + AdaBN | mean of the three | + AdaBN | seeds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
