@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from asl import ASLError, brief
 from asl.cli import command
+from asl.runs.run_folder import RunFolder
 from asl.runs.train import train
 
 failed_jobs: list[str] = []
@@ -33,9 +34,20 @@ def _train(cfg: DictConfig) -> float | None:
         f"\ntest accuracy {metrics['test/acc']:.4f} (macro-F1 {metrics['test/f1_macro']:.4f}) on "
         f"{metrics['num_test_images']} images, {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f}s\n"
         f"run folder: {out}\n"
-        f"  tensorboard --logdir {out}    |    asl-eval ckpt_path={out}/checkpoints/best.ckpt"
+        f"  tensorboard --logdir {out}    |    {eval_hint(out, bool(cfg.trainer.get('fast_dev_run')))}"
     )
     return metrics["test/acc"]
+
+
+def eval_hint(out: str, fast_dev_run: bool) -> str:
+    """The asl-eval command for the checkpoint the run wrote (best, else last), or why there is none:
+    a printed command must run when pasted."""
+    run = RunFolder(out)
+    ckpt = next((p for p in (run.best_checkpoint, run.last_checkpoint) if p.exists()), None)
+    if ckpt is not None:
+        return f"asl-eval ckpt_path={ckpt}"
+    return "no checkpoint written (" + ("trainer.fast_dev_run writes none)" if fast_dev_run else
+                                         "callbacks.model_checkpoint and callbacks.last_checkpoint are off)")
 
 
 def main() -> None:
