@@ -22,6 +22,7 @@ import re
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -48,7 +49,7 @@ Detector = Callable[[np.ndarray], Result]
 def require_mediapipe():
     """The ``mediapipe.solutions.hands`` module, or an ASLError saying how to install it."""
     try:
-        with native_notes_dropped():
+        with mediapipe_quiet():
             import mediapipe as mp  # noqa: PLC0415  (optional dependency)
         return mp.solutions.hands
     except ImportError:
@@ -61,15 +62,17 @@ _NATIVE_NOTES = re.compile(r"^([IW]\d{4} |INFO: Created TensorFlow Lite|WARNING:
 
 
 @contextmanager
-def native_notes_dropped() -> Iterator[None]:
-    """Run a block with file descriptor 2 (which C++ code writes to, below Python's ``sys.stderr``)
-    captured; afterwards every line but MediaPipe's start-up notes is written to stderr, so errors stay.
+def mediapipe_quiet() -> Iterator[None]:
+    """Run a block of MediaPipe without its start-up notes: file descriptor 2 (which C++ code writes to,
+    below Python's ``sys.stderr``) is captured and every line but those notes written to stderr afterwards,
+    so errors stay; protobuf's deprecation warning about MediaPipe's own code is ignored.
 
-    The absl/glog environment switches (``GLOG_minloglevel``) no longer reach MediaPipe's absl logging.
+    (The absl/glog environment switches, ``GLOG_minloglevel``, no longer reach MediaPipe's absl logging.)
     """
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
+    with tempfile.TemporaryFile() as captured, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
         os.dup2(captured.fileno(), 2)
         try:
             yield
@@ -103,7 +106,7 @@ class MediaPipeDetector:
         h, w = rgb.shape[:2]
         pad = int(round(float(s["padding"]) * max(h, w)))
         img = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)) if pad else rgb
-        with native_notes_dropped():
+        with mediapipe_quiet():
             if key not in self._models:
                 self._models[key] = self._mp.Hands(static_image_mode=True, max_num_hands=1,
                                                    model_complexity=key[0], min_detection_confidence=key[1])
