@@ -100,6 +100,46 @@ def test_layer_summary_lists_the_network_not_the_metrics_and_counts_flops(caplog
     assert "FLOPs" not in caplog.records[-1].getMessage()
 
 
+@pytest.mark.parametrize("model", ["landmark_mlp", "fusion"])
+def test_layer_summary_counts_models_that_read_landmarks(model, caplog):
+    """The example input follows the input contract: landmark rows, or (image, landmarks) for fusion."""
+    import pytorch_lightning as pl
+    from hydra import compose, initialize_config_dir
+
+    from asl.inputs import resolve_input_spec
+    from asl.lit.summary import NetworkSummary
+
+    from .conftest import CONFIG_PATH
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}", "model.input_size=32"])
+    model_cfg, data_cfg = (OmegaConf.to_container(cfg[k], resolve=True) for k in ("model", "data"))
+    spec = resolve_input_spec(model_cfg, data_cfg).to_dict()
+    caplog.set_level(logging.INFO, logger="asl.lit.summary")
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    NetworkSummary(max_depth=2).on_fit_start(trainer, classifier(model_cfg, "ABC", spec=spec))
+    assert caplog.records[-1].getMessage().splitlines()[-1].split()[0] != "0"  # FLOPs per image
+
+
+def test_layer_summary_runs_before_device_augmentation_sees_a_batch(photo_folder, tmp_path, caplog):
+    """The example input passes the datamodule's on-device augmentation hook untouched (it is no (x, y) batch)."""
+    import pytorch_lightning as pl
+
+    from asl.lit.summary import NetworkSummary
+
+    from .conftest import datamodule
+    from .test_device_augment import device_recipe
+
+    dm = datamodule(root=str(photo_folder), classes="ABC", image_size=32, batch_size=4, train_transforms=[],
+                    split={"fractions": [0.5, 0.25, 0.25]}, device_transforms=device_recipe(),
+                    cache_dir=str(tmp_path / "cache"), audit=False)
+    caplog.set_level(logging.INFO, logger="asl.lit.summary")
+    pl.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, callbacks=[NetworkSummary(max_depth=1)], accelerator="cpu").fit(
+        classifier({"name": "small_cnn"}, dm.classes, image_size=32), datamodule=dm)
+    assert "FLOPs per image" in caplog.text
+
+
 def test_eval_and_self_training_use_trainings_progress_bar_not_rich():
     from pytorch_lightning.callbacks import TQDMProgressBar
 
