@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
@@ -61,6 +62,16 @@ def user_errors(fn: Callable) -> Callable:
             sys.exit(2)
 
     return wrapper
+
+
+def output_dir(cfg: DictConfig) -> str | None:
+    """``output_dir``, or the folder Hydra made for ``hydra.run.dir=X`` (the tools that write no Hydra run
+    folder default it to ``.``): X is where the user asked for the results, not a folder to leave empty."""
+    asked = HydraConfig.get().runtime.output_dir
+    asked = None if Path(asked).resolve() == Path.cwd().resolve() else asked
+    if cfg.output_dir is not None and asked is not None and Path(cfg.output_dir).resolve() != Path(asked).resolve():
+        raise ASLError(f"output_dir={cfg.output_dir} and hydra.run.dir={asked}: give one of them")
+    return cfg.output_dir if cfg.output_dir is not None else asked
 
 
 def refuse_moved_keys(overrides: list[str]) -> None:
@@ -176,7 +187,8 @@ def command(config_name: str) -> Callable:
 
 
 #: Library lines that are not the user's business (advertising, hardware inventory, internal deprecations).
-_NOISE_LINES = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:")
+_NOISE_LINES = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:",
+                "Trainer already configured with model summary callbacks")  # asl's own (asl.lit.summary)
 _NOISE_WARNINGS = (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
                    ".*torch.jit.* is deprecated.*")
 

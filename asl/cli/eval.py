@@ -6,8 +6,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from asl import ASLError
-from asl.cli import command
-from asl.runs.evaluate import background_shift, evaluate
+from asl.cli import command, output_dir
+from asl.runs.evaluate import background_shift, describe_worst, evaluate
 from asl.runs.schema import check_devices
 from asl.runs.self_train import pseudo_label_summary
 
@@ -24,12 +24,11 @@ def main(cfg: DictConfig) -> None:
     prior = cfg.class_prior
     if prior is not None and not OmegaConf.is_dict(prior):
         raise ASLError(f"class_prior: expected null or {{letter: weight}}, e.g. '{{A: 2, B: 1}}', got {prior!r}")
-    r = evaluate(cfg.ckpt_path, cfg.data.root, cfg.output_dir, loader, cache_dir, cfg.data.unknown_folders,
+    r = evaluate(cfg.ckpt_path, cfg.data.root, output_dir(cfg), loader, cache_dir, cfg.data.unknown_folders,
                  cfg.accelerator, cfg.hand_share, cfg.adapt_bn, keep, cfg.self_train_labels,
                  None if prior is None else OmegaConf.to_container(prior), cfg.keep_adapted)
     share = r.get("background_reliance")
     photos = r["photos"]
-    worst = ", ".join(f"{w['letter']} {w['acc']:.2f} (of {w['photos']})" for w in r["worst_letters"])
     confused = ", ".join(f"{c['true']}→{c['predicted']} {c['count']}" for c in r["top_confusions"]) or "none"
     hands = ("" if photos["without_hand"] is None else
              f" ({photos['without_hand']} without a detected hand, counted wrong; with a hand: {r['test/acc_with_hand']:.4f})")
@@ -43,7 +42,7 @@ def main(cfg: DictConfig) -> None:
         f"  accuracy over all photos {r['test/acc_all_photos']:.4f}{hands}\n"
         f"  over the {r['num_images']} classified: accuracy {r['test/acc']:.4f}   macro-accuracy {r['test/acc_macro']:.4f}"
         f"   macro-F1 {r['test/f1_macro']:.4f}\n"
-        f"  worst letters: {worst}\n"
+        f"  worst letters: {describe_worst(r['worst_letters'])}\n"
         f"  most frequent confusions: {confused}\n"
         + (f"  hand share of Grad-CAM mass {share['hand_share']:.3f} (hands cover {share['hand_area']:.3f} of the image)\n"
            if share and share["hand_share"] is not None else "") +

@@ -2,12 +2,13 @@
 
 from omegaconf import DictConfig
 
-from asl.cli import command
+from asl.cli import command, output_dir
 from asl.runs.explain import explain
 
 
 @command("explain")
 def main(cfg: DictConfig) -> None:
+    cfg.output_dir = output_dir(cfg)
     explain(cfg)
 
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from asl import ASLError, brief
 from asl.cli import command
-from asl.runs.run_folder import hydra_override
+from asl.runs.run_folder import RunFolder, hydra_override
 from asl.runs.train import train
 
 failed_jobs: list[str] = []
@@ -38,10 +38,20 @@ def _train(cfg: DictConfig) -> float | None:
         f"\ntest accuracy {metrics['test/acc']:.4f} (macro-F1 {metrics['test/f1_macro']:.4f}) on "
         f"{metrics['num_test_images']} images, {metrics['epochs']} epochs in {metrics['fit_seconds']:.0f}s\n"
         f"run folder: {out}\n"
-        f"  tensorboard --logdir {shlex.quote(out)}    |    "
-        f"asl-eval {shlex.quote(hydra_override('ckpt_path', f'{out}/checkpoints/best.ckpt'))}"
+        f"  tensorboard --logdir {shlex.quote(out)}    |    {eval_hint(out, bool(cfg.trainer.get('fast_dev_run')))}"
     )
     return metrics["best_val_acc"]  # what a sweeper tunes (hparams_search=...): never the test split
+
+
+def eval_hint(out: str, fast_dev_run: bool) -> str:
+    """The asl-eval command for the checkpoint the run wrote (best, else last), or why there is none:
+    a printed command must run when pasted."""
+    run = RunFolder(out)
+    ckpt = next((p for p in (run.best_checkpoint, run.last_checkpoint) if p.exists()), None)
+    if ckpt is not None:
+        return f"asl-eval {shlex.quote(hydra_override('ckpt_path', ckpt))}"
+    return "no checkpoint written (" + ("trainer.fast_dev_run writes none)" if fast_dev_run else
+                                         "callbacks.model_checkpoint and callbacks.last_checkpoint are off)")
 
 
 def main() -> None:

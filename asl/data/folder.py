@@ -184,6 +184,17 @@ def to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+class UnreadableFile(ASLError):
+    """A photo or mask Pillow cannot decode: ``"<path>: <reason>"``, the path said once (Pillow's own
+    message often repeats it); ``reason`` alone for a line that names the file already."""
+
+    def __init__(self, path: str | os.PathLike, what: str, error: Exception):
+        detail = ("not a format Pillow can decode" if isinstance(error, UnidentifiedImageError)
+                  else str(error).replace(repr(str(path)), "").replace(str(path), "").rstrip(" :"))
+        self.path, self.reason = str(path), f"cannot read {what} ({type(error).__name__}: {detail})"
+        super().__init__(f"{path}: {self.reason}")
+
+
 def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
     """Decode a photo to RGB uint8 (EXIF orientation applied), resized to ``size``×``size`` if given.
 
@@ -198,7 +209,7 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
     except Image.DecompressionBombError as e:
         raise ASLError(f"{path}: too large to decode safely ({e}); shrink the photo or leave it out") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise ASLError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
+        raise UnreadableFile(path, "image", e) from None
     if size and arr.shape[:2] != (size, size):
         interp = cv2.INTER_AREA if min(arr.shape[:2]) > size else cv2.INTER_LINEAR
         arr = cv2.resize(arr, (size, size), interpolation=interp)
@@ -212,7 +223,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             w, h = im.size
             return (h, w) if im.getexif().get(0x0112) in (5, 6, 7, 8) else (w, h)  # rotated by a quarter turn
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise ASLError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
+        raise UnreadableFile(path, "image", e) from None
 
 
 def load_mask(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
@@ -221,7 +232,7 @@ def load_mask(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
         with Image.open(path) as im:
             a = np.asarray(im.convert("L"))
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ASLError(f"{path}: cannot read mask ({type(e).__name__}: {e})") from None
+        raise UnreadableFile(path, "mask", e) from None
     if size and a.shape != (size, size):
         a = cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)
     return np.where(a >= 128, 255, 0).astype(np.uint8)

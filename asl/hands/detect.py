@@ -18,9 +18,14 @@ import hashlib
 import json
 import logging
 import os
+import re
+import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +48,43 @@ Detector = Callable[[np.ndarray], Result]
 
 def require_mediapipe():
     """The ``mediapipe.solutions.hands`` module, or an ASLError saying how to install it."""
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up warnings are not the user's business
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import mediapipe as mp  # noqa: PLC0415  (optional dependency)
+        with mediapipe_quiet():
+            import mediapipe as mp  # noqa: PLC0415  (optional dependency)
         return mp.solutions.hands
     except ImportError:
         raise ASLError(f"hand detection needs mediapipe, which is not installed: run {INSTALL_HINT}") from None
+
+
+#: What MediaPipe's C++ side (absl, TensorFlow Lite) writes straight to file descriptor 2 when a graph
+#: starts or first runs: informational and warning lines (absl's ``I0000``/``W0000`` prefix), not the user's business.
+_NATIVE_NOTES = re.compile(r"^([IW]\d{4} |INFO: Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog)")
+
+
+@contextmanager
+def mediapipe_quiet() -> Iterator[None]:
+    """Run a block of MediaPipe without its start-up notes: file descriptor 2 (which C++ code writes to,
+    below Python's ``sys.stderr``) is captured and every line but those notes written to stderr afterwards,
+    so errors stay; protobuf's deprecation warning about MediaPipe's own code is ignored.
+
+    (The absl/glog environment switches, ``GLOG_minloglevel``, no longer reach MediaPipe's absl logging.)
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _NATIVE_NOTES.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 class MediaPipeDetector:
@@ -68,13 +103,14 @@ class MediaPipeDetector:
     def _run(self, rgb: np.ndarray, **override: Any) -> Result:
         s = {**self.settings, **override}
         key = (int(s["model_complexity"]), float(s["min_confidence"]))
-        if key not in self._models:
-            self._models[key] = self._mp.Hands(static_image_mode=True, max_num_hands=1,
-                                               model_complexity=key[0], min_detection_confidence=key[1])
         h, w = rgb.shape[:2]
         pad = int(round(float(s["padding"]) * max(h, w)))
         img = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)) if pad else rgb
-        out = self._models[key].process(np.ascontiguousarray(img))
+        with mediapipe_quiet():
+            if key not in self._models:
+                self._models[key] = self._mp.Hands(static_image_mode=True, max_num_hands=1,
+                                                   model_complexity=key[0], min_detection_confidence=key[1])
+            out = self._models[key].process(np.ascontiguousarray(img))
         if not out.multi_hand_landmarks:
             return None
         H, W = img.shape[:2]

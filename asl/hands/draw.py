@@ -28,5 +28,24 @@ def draw_hand(image: np.ndarray, result: dict[str, Any] | None, margin: float = 
         cv2.rectangle(out, (int(x0 * w), int(y0 * h)), (int(x1 * w), int(y1 * h)), (255, 255, 0), t)
     text = " ".join(s for s in (label, None if result is not None else "no hand") if s)
     if text:
-        cv2.putText(out, text, (4, 4 + 12 * t), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t, (255, 0, 255), t, cv2.LINE_AA)
+        draw_label(out, text)
     return out
+
+
+def draw_label(image: np.ndarray, text: str, share: float = 0.07) -> None:
+    """``text`` in white on a black box in the top-left corner of ``image`` (in place), its letters
+    ``share`` of the photo's shorter side tall (at least 9 px): readable on a 200 px photo and on a
+    4000 px one; shrunk to fit the width if needed."""
+    h, w = image.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    height = max(9.0, share * min(h, w))
+    scale = height / cv2.getTextSize("A", font, 1.0, 1)[0][1]
+    thick = max(1, round(scale * 1.6))
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    pad = max(2, round(th / 3))
+    if tw + 2 * pad > w:  # a long label on a narrow photo
+        scale *= (w - 2 * pad) / tw
+        thick = max(1, round(scale * 1.6))
+        (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    cv2.rectangle(image, (0, 0), (tw + 2 * pad, th + base + 2 * pad), (0, 0, 0), -1)
+    cv2.putText(image, text, (pad, pad + th), font, scale, (255, 255, 255), thick, cv2.LINE_AA)

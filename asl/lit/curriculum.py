@@ -190,6 +190,9 @@ def setup_curriculum(cfg: DictConfig, dm, module, trainer_kwargs: dict[str, Any]
     dm.epoch_images = plan.epoch_images
     dm.class_schedule = plan.active_at
     module.planned_steps = plan.total_steps(train_counts)
-    log.info("Budget: %d epochs of %s; stages: %s", plan.epochs,
-             f"{plan.epoch_images} images" if plan.epoch_images else "the active classes' images", plan.describe(dm.classes))
+    if curriculum.get("stages"):  # without one every epoch trains every letter: nothing to announce
+        stages = [f"from epoch {s.start_epoch}: " + (f"all {len(s.classes)} letters" if len(s.classes) == len(dm.classes)
+                                                    else "".join(dm.classes[c] for c in s.classes)) for s in plan.stages]
+        log.info("Budget: %d epochs of %s; curriculum %s", plan.epochs,
+                 f"{plan.epoch_images} images" if plan.epoch_images else "the active classes' images", "; ".join(stages))
     return CurriculumCallback(plan, dm), plan

@@ -291,8 +291,10 @@ class ASLDataModule(pl.LightningDataModule):
         return on_images(self.device_tf, x) if self.device_tf is not None else x
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Lightning's hook, once the batch is on the training device: augment training batches there."""
-        if self.device_tf is not None and self.trainer is not None and self.trainer.training:
+        """Lightning's hook, once the batch is on the training device: augment training batches there
+        ((inputs, labels); the layer summary's example input, asl.lit.summary, passes as it is)."""
+        if self.device_tf is not None and self.trainer is not None and self.trainer.training and \
+                isinstance(batch, list | tuple) and len(batch) == 2:
             x, y = batch
             return self.augment_on_device(x), y
         return batch

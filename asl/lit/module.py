@@ -28,6 +28,8 @@ from torchmetrics.classification import (  # noqa: E402
 import asl  # noqa: E402
 from asl import ASLError, brief  # noqa: E402
 from asl.data.transforms import on_images  # noqa: E402
+from asl.hands.features import INPUT_DIM  # noqa: E402
+from asl.hands.prepare import assemble  # noqa: E402
 from asl.inputs import InputSpec  # noqa: E402
 from asl.models import architecture, create_model, recalibrate_batchnorm  # noqa: E402
 from asl.targets import OPTIMIZERS, SCHEDULERS, build, check_targets  # noqa: E402
@@ -94,6 +96,9 @@ class ASLClassifier(pl.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         if model.get("compile"):
             self.net = torch.compile(self.net)
+        else:  # one input for the layer summary's FLOPs and sizes (asl.lit.summary); compiling for it would cost minutes
+            x = assemble(torch.zeros(1, 3, self.spec.image_size, self.spec.image_size), torch.zeros(1, INPUT_DIM), self.spec)
+            self.example_input_array = [x] if isinstance(x, tuple) else x  # Lightning unpacks a tuple into arguments
 
     # -- forward -------------------------------------------------------------------------
     def set_active_classes(self, classes: list[int] | None) -> None:
@@ -277,8 +282,12 @@ def _parse_cache_features(value: Any) -> bool:
     return value == "auto"
 
 
-def confusion_figure(confusion: torch.Tensor, class_names: list[str]):
-    """Row-normalised confusion matrix (rows: true letter) with counts written in the cells."""
+def confusion_figure(confusion: torch.Tensor, class_names: list[str], about: str | None = None):
+    """Row-normalised confusion matrix (rows: true letter) with counts written in the cells; ``about``
+    (the data and the checkpoint, for an evaluation) goes under the title.
+
+    (torchmetrics' ``plot()`` colours raw counts and writes every cell, zeros included: at 24 letters
+    a wall of numbers, so this one stays.)"""
     cm = confusion.float()
     norm = cm / cm.sum(1, keepdim=True).clamp(min=1)
     n = len(class_names)
@@ -294,7 +303,8 @@ def confusion_figure(confusion: torch.Tensor, class_names: list[str]):
                 ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6,
                         color="white" if norm[i, j] > 0.5 else "black")
     acc = float(cm.diag().sum() / cm.sum().clamp(min=1))
-    ax.set_title(f"confusion matrix (accuracy {acc:.3f}, {int(cm.sum())} images)")
+    ax.set_title(f"confusion matrix (accuracy {acc:.3f}, {int(cm.sum())} images)" + (f"\n{about}" if about else ""),
+                 wrap=True)
     fig.tight_layout()
     return fig
 

@@ -28,22 +28,31 @@ def twin_examples(facts: dict[str, np.ndarray], rows: np.ndarray, splits: np.nda
     return [(int(i), int(twin[i]), int(dist[i])) for i in cand]
 
 
-def save_pairs_png(store: ImageStore, rows: np.ndarray, examples: list[tuple[int, int, int]],
-                   names: Sequence[str], splits: np.ndarray, path: Path) -> None:
-    """A grid of example near-twins: each row shows a val/test image beside its train twin."""
+def pairs_figure(store: ImageStore, rows: np.ndarray, examples: list[tuple[int, int, int]],
+                 names: Sequence[str], splits: np.ndarray):
+    """A grid of example near-twins: each row shows a val/test image beside its train twin, each titled
+    with its split and its name (the letter folder kept, a long name shortened in the middle)."""
     n = max(len(examples), 1)
-    fig, axes = plt.subplots(n, 2, figsize=(4.4, 2.2 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 2, figsize=(5.6, 2.6 * n), squeeze=False)
     for r, (i, j, d) in enumerate(examples):
         for ax, k in zip(axes[r], (i, j), strict=True):
             ax.imshow(store.image(int(rows[k])))
-            ax.set_title(f"{splits[k]}: {names[k][-28:]}" + (f"  (d={d})" if k == j else ""), fontsize=7)
+            ax.set_title(f"{splits[k]}" + (f" (d={d} bits)" if k == j else "") + f"\n{short_name(names[k])}", fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
     if not examples:
         axes[0, 0].set_title("no val/test image has a near-twin in train", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def short_name(name: str, width: int = 34) -> str:
+    """A file name relative to the data root, at most ``width`` characters, its first folder (the letter) kept."""
+    if len(name) <= width:
+        return name
+    head, _, rest = name.partition("/")
+    keep = width - len(head) - 2  # "<head>/…<tail>"
+    return f"{head}/…{rest[-keep:]}" if rest and keep > 0 else f"…{name[-(width - 1):]}"
 
 
 def write_report(summary: dict[str, Any], folder: Path) -> None:
@@ -77,7 +86,9 @@ def write(dm: ASLDataModule, folder: Path) -> None:
     write_report(dm.audit_summary, folder)
     distance = dm.audit["near_duplicate_distance"]
     examples = twin_examples(dm.facts, dm.store_index, dm.splits, dm.labels, distance)
-    save_pairs_png(dm.store, dm.store_index, examples, dm.relative_names(), dm.splits, folder / "near_duplicates.png")
+    fig = pairs_figure(dm.store, dm.store_index, examples, dm.relative_names(), dm.splits)
+    fig.savefig(folder / "near_duplicates.png", dpi=100)
+    plt.close(fig)
 
 
 def audit_folder(cfg: DictConfig) -> dict[str, Any]:

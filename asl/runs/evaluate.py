@@ -12,6 +12,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
+from pytorch_lightning.callbacks import TQDMProgressBar
 
 from asl import ASLError, resolve_cache_dir
 from asl.lit.datamodule import ASLDataModule
@@ -70,23 +71,37 @@ def photo_accounting(module: ASLClassifier, dm: ASLDataModule, split: str = "tes
 
 
 def error_table(confusion: Any, class_names: list[str], top: int = 5) -> dict[str, Any]:
-    """From a confusion matrix (rows true, columns predicted): the ``top`` worst letters (accuracy, photos;
-    letters without photos left out) and most frequent confusions (true → predicted, count): what to
-    photograph next."""
+    """From a confusion matrix (rows true, columns predicted): the worst letters, the lowest accuracies
+    first, until ``top`` letters are named (letters at the same accuracy form one group, so that a tie
+    is never cut alphabetically; letters without photos left out), and the most frequent confusions
+    (true → predicted, count): what to photograph next."""
     conf = np.array(confusion)
     support = conf.sum(1)
     acc = np.divide(np.diag(conf), support, out=np.zeros(len(conf)), where=support > 0)
-    worst = sorted((float(acc[i]), class_names[i], int(support[i])) for i in np.flatnonzero(support > 0))[:top]
+    worst: list[dict[str, Any]] = []
+    for a in np.unique(acc[support > 0]):
+        if sum(len(w["letters"]) for w in worst) >= top:
+            break
+        tied = np.flatnonzero((support > 0) & (acc == a))
+        worst.append({"acc": float(a), "letters": [class_names[i] for i in tied], "photos": int(support[tied].sum())})
     np.fill_diagonal(conf, 0)
     pairs = [np.unravel_index(k, conf.shape) for k in np.argsort(-conf, axis=None, kind="stable")[:top]]
-    return {"worst_letters": [{"letter": c, "acc": a, "photos": n} for a, c, n in worst],
+    return {"worst_letters": worst,
             "top_confusions": [{"true": class_names[t], "predicted": class_names[p], "count": int(conf[t, p])}
                                for t, p in pairs if conf[t, p] > 0]}
 
 
+def describe_worst(worst_letters: list[dict[str, Any]]) -> str:
+    """``worst_letters`` for a reader: ``19 letters at 0 % (ABCDEFGHIKLMNOPQRST, 38 photos), K 50 % (of 2)``."""
+    return ", ".join(f"{len(w['letters'])} letters at {100 * w['acc']:.0f} % ({''.join(w['letters'])}, {w['photos']} photos)"
+                     if len(w["letters"]) > 1 else f"{w['letters'][0]} {100 * w['acc']:.0f} % (of {w['photos']})"
+                     for w in worst_letters)
+
+
 def trainer_for(accelerator: str) -> pl.Trainer:
+    """A test-only trainer, with training's progress bar (tqdm; Lightning would pick Rich where it is installed)."""
     return pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-                      enable_model_summary=False)
+                      enable_model_summary=False, callbacks=[TQDMProgressBar()])
 
 
 @torch.no_grad()
@@ -164,7 +179,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
 
         results["background_reliance"] = background_reliance(module, dm, dm.eval_batch_size)
     report = RunFolder(out)
-    report.write_results(results, module.class_names, dm.table.skipped)
+    report.write_results(results, module.class_names, dm.table.skipped, f"{results['data']}, checkpoint {ckpt_path}")
     report.write_predictions(dm, module.test_predicted)
     report.write_metrics(results)
     if history is not None and check["kept"]:  # what load_classifier reads: asl-eval / asl-predict ckpt_path=<output_dir>/self_trained.ckpt

@@ -9,6 +9,7 @@ area, it looks everywhere; below that, it relies on the background.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
 from pytorch_grad_cam import GradCAM  # noqa: E402
 from pytorch_grad_cam.utils.image import show_cam_on_image  # noqa: E402
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 from asl import ASLError  # noqa: E402
+from asl.data.folder import UnreadableFile  # noqa: E402
 from asl.hands.prepare import find_hands, input_transform, read_pixels  # noqa: E402
 from asl.lit.datamodule import ASLDataModule  # noqa: E402
 from asl.lit.module import ASLClassifier  # noqa: E402
@@ -165,29 +169,43 @@ def confident_mistakes(module: ASLClassifier, dm: ASLDataModule, per_class: int 
 
 
 def mistakes_figure(module: ASLClassifier, dm: ASLDataModule, mistakes: list[dict[str, Any]]):
-    """One row per true class with mistakes: each mistake's Grad-CAM overlay (for the wrong letter)."""
+    """Each mistake's Grad-CAM overlay (for the wrong letter), grouped by true letter: :func:`mistakes_grid`."""
     if not mistakes:
         fig, ax = plt.subplots(figsize=(4, 1))
         ax.axis("off")
         ax.text(0.5, 0.5, "no mistakes on the test split", ha="center", va="center")
         return fig
-    classes = list(dict.fromkeys(m["true"] for m in mistakes))
-    cols = max(sum(m["true"] == c for m in mistakes) for c in classes)
     images = torch.stack([dm.eval_tf(image=dm.store.image(int(dm.store_index[m["row"]])))["image"] for m in mistakes])
     cams = gradcam(module, images, [module.class_names.index(m["pred"]) for m in mistakes])
-    height = 2.0 * len(classes) + 0.6  # + room for the title
-    fig, axes = plt.subplots(len(classes), cols, figsize=(max(1.9 * cols, 4.0), height), squeeze=False)
+    return mistakes_grid([overlay(to_uint8(img, module.spec.mean, module.spec.std), cam) for img, cam in zip(images, cams, strict=True)],
+                         mistakes)
+
+
+def mistakes_grid(overlays: Sequence[np.ndarray], mistakes: list[dict[str, Any]]):
+    """One row of cells per true letter (its mistakes, titled true → predicted and probability), the rows
+    set side by side in blocks so that the figure stays about square (24 letters: 5 rows, not 24), and
+    a colour bar for the Grad-CAM scale (``show_cam_on_image``'s jet map, each map scaled to [0, 1])."""
+    classes = list(dict.fromkeys(m["true"] for m in mistakes))
+    cols = max(sum(m["true"] == c for m in mistakes) for c in classes)
+    blocks = max(1, round(math.sqrt(len(classes) / cols)))
+    rows = -(-len(classes) // blocks)
+    height = 1.9 * rows + 0.7  # + room for the title
+    fig, axes = plt.subplots(rows, blocks * cols, figsize=(max(1.8 * blocks * cols + 1.0, 4.5), height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     filled = dict.fromkeys(classes, 0)
-    for m, img, cam in zip(mistakes, images, cams, strict=True):
-        ax = axes[classes.index(m["true"]), filled[m["true"]]]
+    for m, picture in zip(mistakes, overlays, strict=True):
+        row, block = divmod(classes.index(m["true"]), blocks)
+        ax = axes[row, block * cols + filled[m["true"]]]
         filled[m["true"]] += 1
-        ax.imshow(overlay(to_uint8(img, module.spec.mean, module.spec.std), cam))
+        ax.imshow(picture)
         ax.set_title(f"{m['true']} → {m['pred']} {m['prob']:.2f}", fontsize=8)
     fig.suptitle("most confident mistakes: true → predicted, probability\n(Grad-CAM of the predicted letter)", fontsize=9,
                  y=1 - 0.05 / height, va="top")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / height))
+    width = fig.get_figwidth()
+    fig.tight_layout(rect=(0, 0, 1 - 1.0 / width, 1 - 0.6 / height))  # the right inch: the colour bar
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), cax=fig.add_axes((1 - 0.75 / width, 0.15, 0.12 / width, 0.6)))
+    bar.set_label("Grad-CAM (scaled per image)", fontsize=8)
     return fig
 
 
@@ -207,8 +225,8 @@ def explain_images(module: ASLClassifier, paths: Sequence[Path], out_dir: str | 
     for i, p in enumerate(paths):
         try:
             picture = read_pixels(p, hands[i], spec)
-        except ASLError as e:
-            rows.append({"file": str(p), "error": str(e)})
+        except ASLError as e:  # the row names the file: the reason alone
+            rows.append({"file": str(p), "error": e.reason if isinstance(e, UnreadableFile) else str(e)})
             continue
         x = transform(image=picture)["image"][None]
         with torch.no_grad():

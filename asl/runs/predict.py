@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from asl import ASLError
-from asl.data.folder import IMAGE_EXTENSIONS, MASK_SUFFIX, load_image
+from asl.data.folder import IMAGE_EXTENSIONS, MASK_SUFFIX, UnreadableFile, load_image
 from asl.hands.draw import draw_hand
 from asl.hands.prepare import assemble, find_hands, input_transform, landmark_row, read_pixels
 from asl.inputs import InputSpec
@@ -115,8 +115,8 @@ def prepare_photos(paths: Sequence[Path], hands: Sequence[dict[str, Any] | None]
     for p, hand in zip(paths, hands, strict=True):
         try:
             pixels = read_pixels(p, hand, spec)
-        except ASLError as e:
-            errors.append({"file": str(p), "error": str(e)})
+        except ASLError as e:  # the row names the file: the reason alone
+            errors.append({"file": str(p), "error": e.reason if isinstance(e, UnreadableFile) else str(e)})
             continue
         tensors.append(transform(image=pixels)["image"])
         marks.append(torch.from_numpy(landmark_row(hand)))

@@ -64,6 +64,10 @@ class RunFolder:
         return self.path / "checkpoints"
 
     @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / "best.ckpt"
+
+    @property
     def last_checkpoint(self) -> Path:
         return self.checkpoints / "last.ckpt"
 
@@ -126,11 +130,13 @@ class RunFolder:
             for name, label, split in zip(dm.relative_names(), dm.labels, dm.splits, strict=True):
                 w.writerow([name, dm.classes[label], split])
 
-    def write_results(self, results: dict[str, Any], class_names: Sequence[str], skipped: Sequence[tuple[str, str]]) -> None:
-        """``confusion_matrix.png`` and ``skipped_files.csv`` (a run's, or an evaluation folder's)."""
+    def write_results(self, results: dict[str, Any], class_names: Sequence[str], skipped: Sequence[tuple[str, str]],
+                      about: str | None = None) -> None:
+        """``confusion_matrix.png`` (``about``: what was tested, under its title) and ``skipped_files.csv``
+        (a run's, or an evaluation folder's)."""
         self.path.mkdir(parents=True, exist_ok=True)
         write_skipped(skipped, self.path / "skipped_files.csv")
-        fig = confusion_figure(torch.tensor(results["confusion"]), list(class_names))
+        fig = confusion_figure(torch.tensor(results["confusion"]), list(class_names), about)
         fig.savefig(self.path / "confusion_matrix.png", dpi=120)
         plt.close(fig)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, TensorDataset
 
 from asl import ASLError
@@ -159,8 +160,8 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
         module = ASLClassifier(**hparams, load_weights=False)
         data = TensorDataset(torch.cat([xs, xt[chosen]]), torch.cat([ys, pseudo]))
         loader = DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) % batch_size == 1)
-        trainer = pl.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,
-                             enable_checkpointing=False, enable_model_summary=False)
+        trainer = pl.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,  # tqdm, as training
+                             enable_checkpointing=False, enable_model_summary=False, callbacks=[TQDMProgressBar()])
         with warnings.catch_warnings():  # no validation here, by design: Lightning's note about it is noise
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`")
             trainer.fit(module, train_dataloaders=loader)

@@ -8,15 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
-from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelSummary
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
-from torchvision.utils import make_grid, save_image
 
 from asl import ASLError
 from asl.inputs import resolve_input_spec
@@ -99,6 +99,8 @@ def _train(cfg: DictConfig, run: RunFolder) -> dict[str, Any] | None:
             audit_report.write(dm, run.path)
 
     trainer_kwargs = plain(cfg.trainer)
+    if not trainer_kwargs.get("enable_model_summary", True):  # callbacks.model_summary prints it, unless turned off here
+        callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     curriculum_cb, plan = setup_curriculum(cfg, dm, module, trainer_kwargs)
     callbacks += [curriculum_cb, EpochSeed(cfg.seed)]  # an epoch depends on (seed, epoch) only: exact resume
     trainer = pl.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run.path),
@@ -180,7 +182,8 @@ def single_device_tester(trainer_kwargs: dict[str, Any], callbacks: list, logger
 
 
 def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: int = 32) -> None:
-    """32 training images as the model sees them (augmented, denormalised): check a recipe by eye.
+    """32 training images as the model sees them (augmented, denormalised), each under its letter:
+    check a recipe by eye.
 
     Written to the run folder and, with TensorBoard, under IMAGES ``train/augmented``.
     """
@@ -188,15 +191,29 @@ def log_augmentation_grid(dm: ASLDataModule, loggers: list, path: Path, count: i
         return
     ds = dm.dataset("train")
     order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:count]
-    images = [ds[int(i)][0] for i in order]
-    images = torch.stack([x[0] if isinstance(x, tuple) else x for x in images])  # uint8 training images
+    samples = [ds[int(i)] for i in order]
+    images = torch.stack([x[0] if isinstance(x, tuple) else x for x, _ in samples])  # uint8 training images
     with torch.random.fork_rng(devices=[]):  # data.device_transforms too, without moving training's random stream
         images = dm.augment_on_device(images).float() / 255
-    grid = make_grid(images, nrow=8, padding=1)
-    save_image(grid, path)
+    fig = augmentation_figure(images, [dm.classes[int(y)] for _, y in samples])
+    fig.savefig(path, dpi=100)
     for lg in loggers:
-        if hasattr(getattr(lg, "experiment", None), "add_image"):
-            lg.experiment.add_image("train/augmented", grid, 0)
+        if hasattr(getattr(lg, "experiment", None), "add_figure"):
+            lg.experiment.add_figure("train/augmented", fig, 0, close=False)
+    plt.close(fig)
+
+
+def augmentation_figure(images: torch.Tensor, letters: list[str], columns: int = 8):
+    """Images (N, 3, H, W) in [0, 1] as 1.25-inch tiles (pixels kept sharp), each titled with its letter."""
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.25 * columns, 1.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, letter in zip(axes.flat, images, letters, strict=False):
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy(), interpolation="nearest")
+        ax.set_title(letter, fontsize=11)
+    fig.tight_layout(pad=0.4)
+    return fig
 
 
 def evaluate_sets(cfg: DictConfig, ckpt: str | None, run: RunFolder) -> dict[str, float]:

@@ -158,7 +158,7 @@ def main(out: str = "experiments/robustness/runs") -> None:
             letters = list(reports[0]["per_class_acc"])
             conf = sum(np.asarray(r["confusion"]) for r in reports)
             errors = error_table(conf, letters)  # what asl-eval prints, over the seeds' summed matrix
-            worst = ", ".join(f"{w['letter']} {100 * w['acc']:.0f}" for w in errors["worst_letters"])
+            worst = ", ".join(f"{''.join(w['letters'])} {100 * w['acc']:.0f}" for w in errors["worst_letters"])
             confused = ", ".join(f"{c['true']}→{c['predicted']} {c['count']}" for c in errors["top_confusions"])
             pairs = ", ".join(f"{a}/{b} {conf[letters.index(a), letters.index(b)] + conf[letters.index(b), letters.index(a)]}"
                               for a, b in PAIRS)
