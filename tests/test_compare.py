@@ -85,14 +85,14 @@ def test_paired_against_a_baseline_by_seed_and_by_photo(tmp_path, capsys):
 
 def test_paired_says_when_it_cannot_say_anything(tmp_path):
     mr = fake_multirun(tmp_path / "mr", seeds=(0, 1), predictions=True)
-    other = mr / "1_curriculum=none,seed=1" / "predictions.csv"
+    other = mr / "1_curriculum-none+seed-1" / "predictions.csv"
     other.write_text(other.read_text().replace("A/99.png", "A/100.png"))  # not the same photos
     r = compare([mr], ["test/acc"], baseline="curriculum=none")
     (row,) = r["paired"]
     assert "too few to say anything" in row["note"] and "seed 1: the runs scored different photos" in row["photo_note"]
     assert "not significant" not in r["paired_table"]  # too few pairs to call it either way
     mr3 = fake_multirun(tmp_path / "mr3", seeds=(0, 1, 2))
-    worse = mr3 / "5_curriculum=five_then_all,seed=2" / "metrics.json"
+    worse = mr3 / "5_curriculum-five_then_all+seed-2" / "metrics.json"
     worse.write_text(json.dumps({**json.loads(worse.read_text()), "test/acc": 0.40}))  # differences +.10, +.11, -.12
     r3 = compare([mr3], ["test/acc"], baseline="curriculum=none")
     assert r3["paired"][0]["p_t"] > 0.05 and "not significant at 0.05 (paired t)" in r3["paired_table"]
