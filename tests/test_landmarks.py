@@ -285,6 +285,20 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
     assert module.spec.inputs == "landmarks"
     assert 0 <= r["test/acc_all_photos"] <= 1 and all(0 <= h["pseudo_label_acc"] <= 1 for h in rounds)
     assert rounds[0]["agreement"] is None and 0 <= rounds[1]["agreement"] <= 1 and r["adaptation"]["kept"]
+    # Under the check, self-training adapts with AdaBN only where AdaBN alone passes it.
+    from asl.runs import adaptation
+
+    verdicts = iter([(False, "stub: AdaBN alone fails")])
+    real_decide = adaptation.decide
+    monkeypatch.setattr(adaptation, "decide", lambda s, names: next(verdicts, None) or real_decide(s, names))
+    used_bn = []
+    real_probabilities = st.probabilities
+    monkeypatch.setattr(st, "probabilities", lambda m, x, bn: used_bn.append(bn) or real_probabilities(m, x, bn))
+    r = evaluate(ckpt, None, tmp_path / "eval_checked", {"num_workers": 0}, str(tmp_path / "cache"), accelerator="cpu",
+                 adapt_bn=True, self_train_keep=[1.0])
+    monkeypatch.undo()
+    assert used_bn == [False] and r["adapt_bn"] is False
+    assert r["adaptation"]["adapt_bn_refused"] == "stub: AdaBN alone fails" and r["adaptation"]["keep_adapted"] == "check"
 
     with pytest.raises(ASLError, match="self_train: expected a list of shares"):
         st.check_keep([0, 0.5])

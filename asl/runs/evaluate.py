@@ -132,7 +132,8 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
 
     An adapted model is scored only if the label-free check of :mod:`asl.runs.adaptation` keeps it
     (``keep_adapted="check"``; ``"always"`` skips the check); else the model as trained is, and metrics.json's
-    ``adaptation`` says why.
+    ``adaptation`` says why. Under the check, self-training uses AdaBN only where AdaBN alone passes it
+    (``adaptation.adapt_bn_refused``: why not; ``adapt_bn`` in the results then false).
     """
     keep = check_keep(self_train_keep)
     if self_train_labels not in PSEUDO_LABELS:
@@ -143,10 +144,18 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     letters_prior = class_prior(module.class_names, prior)
     dm = datamodule_for(module, ckpt_path, root, loader or {}, cache_dir, unknown_folders)
     dm.setup("test")
-    history, trained, check = None, None, None
+    history, trained, check, adabn_refused = None, None, None, None
     if keep or adapt_bn:
         trained = copy.deepcopy(module)
         before = test_probabilities(trained, dm)
+    if keep and adapt_bn and keep_adapted == "check":  # self-training adapts every round with AdaBN: not where AdaBN fails
+        alone = copy.deepcopy(trained)
+        adapt_batchnorm(alone, (x for x, _ in dm.test_dataloader()))
+        passed, why = adaptation.decide(adaptation.signals(before, test_probabilities(alone, dm), letters_prior),
+                                        module.class_names)
+        if not passed:
+            log.info("adapt_bn alone fails the adaptation check (%s): self-training without it", why)
+            adapt_bn, adabn_refused = False, why
     if keep:
         module, history = _self_train(module, ckpt_path, dm, root is None, keep, adapt_bn, loader or {}, cache_dir,
                                       accelerator, self_train_labels, letters_prior)
@@ -156,7 +165,8 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     if trained is not None:
         check = adaptation.signals(before, test_probabilities(module, dm), letters_prior)
         kept, why = adaptation.decide(check, module.class_names)
-        check.update(kept=kept or keep_adapted == "always", passed=kept, reason=why, keep_adapted=keep_adapted)
+        check.update(kept=kept or keep_adapted == "always", passed=kept, reason=why, keep_adapted=keep_adapted,
+                     adapt_bn_refused=adabn_refused)
         log.info("adaptation %s: %s", "kept" if check["kept"] else "not kept (scoring the model as trained)", why)
         if not check["kept"]:
             module = trained

@@ -41,11 +41,16 @@ LOSO = ("to_grey", "to_room", "to_massey", "signer")  # how rows are chosen (exp
 ADAPTED = (("adapted", "AdaBN"), ("self_trained", "self-training + AdaBN"), ("self_trained_confident",
            "self-training (issue 19's labels) + AdaBN"), ("self_trained_no_adabn", "self-training"))
 BEFORE = "robust_handedness"  # the preset before issue 26, for the paired difference
+POINTING = "GHPQRMN"  # the letters held pointing down or sideways that failed for other people (issue 26)
+
+
+TRANSFERS = ("massey2room", "room2massey", "massey2grey", "grey2massey", "room2grey", "grey2room")  # one set to another
+EVAL_NAME = {"massey2room": "room", "room2massey": "massey"}  # the eval set's name in training (else "other")
 
 
 def as_trained(run: Path, setup: str) -> tuple[float, dict[str, float]] | None:
     """(accuracy over all photos, per-letter accuracy) of a run as trained on the set-up's scored photos."""
-    report = run / ("metrics.json" if setup == "signer" else "eval/other/metrics.json")
+    report = run / ("metrics.json" if setup == "signer" else f"eval/{EVAL_NAME.get(setup, 'other')}/metrics.json")
     if not report.exists():
         return None
     r = json.loads(report.read_text())
@@ -54,10 +59,14 @@ def as_trained(run: Path, setup: str) -> tuple[float, dict[str, float]] | None:
 
 def scored(run: Path, setup: str, folder: str | None, checked: bool) -> tuple[float, dict[str, float]] | None:
     """The run as trained (``folder`` None) or adapted (its asl-eval folder), unchecked or as the label-free
-    check leaves it: the adapted model where the check passed, else the model as trained."""
+    check leaves it (as asl-eval's keep_adapted=check does): the adapted model where the check passed, else the
+    model as trained; self-training with AdaBN only where AdaBN alone passed (else the run's self-training
+    without it, self_trained_no_adabn)."""
     base = as_trained(run, setup)
     if folder is None or base is None:
         return base
+    if checked and folder == "self_trained" and not json.loads((run / "adapted" / "metrics.json").read_text())["adaptation"]["passed"]:
+        folder = "self_trained_no_adabn"
     report = run / folder / "metrics.json"
     if not report.exists():
         return None
@@ -67,31 +76,47 @@ def scored(run: Path, setup: str, folder: str | None, checked: bool) -> tuple[fl
     return r["test/acc_all_photos"], r["per_class_acc"]
 
 
-def leave_one_out(out: Path) -> None:
-    rows = [p for p in sorted(out.iterdir()) if p.is_dir() and any((p / s).is_dir() for s in LOSO[:3])]
-    if not rows:
-        return
-    print("| row | scored after | to grey_wall | to room | to massey | unseen signer | mean of the four [95 % interval] "
-          "| worst letter (set-up) | seeds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+def table(rows: list[Path], setups: tuple[str, ...], header: str) -> dict[tuple[str, str], list[float]]:
+    """Print one line per row and way of scoring it (as trained; each adaptation unchecked and checked) over
+    ``setups``: mean ± std per set-up, the mean over them with its 95 % interval over seeds, the worst
+    letter; return each line's per-seed means over the set-ups (for paired differences)."""
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
     per_seed: dict[tuple[str, str], list[float]] = {}
     for row in rows:
-        runs = {s: sorted((row / s).glob("[0-9]*")) for s in LOSO}
+        runs = {s: sorted((row / s).glob("[0-9]*")) for s in setups}
         for folder, name in ((None, "as trained"), *ADAPTED):
             for checked in ((False,) if folder is None else (False, True)):
-                results = {s: [scored(r, s, folder, checked) for r in runs[s]] for s in LOSO}
+                results = {s: [scored(r, s, folder, checked) for r in runs[s]] for s in setups}
                 if not all(results.values()) or any(None in v for v in results.values()):
                     continue
-                cells = [cell([a for a, _ in results[s]]) for s in LOSO]
+                cells = [cell([a for a, _ in results[s]]) for s in setups]
                 seeds = min(len(v) for v in results.values())
-                means = [statistics.mean(results[s][i][0] for s in LOSO) for i in range(seeds)]
+                means = [statistics.mean(results[s][i][0] for s in setups) for i in range(seeds)]
                 low, high = mean_interval(means)
-                letters = {(L, s): statistics.mean(p[L] for _, p in results[s]) for s in LOSO for L in results[s][0][1]}
+                letters = {(L, s): statistics.mean(p[L] for _, p in results[s]) for s in setups for L in results[s][0][1]}
                 (letter, setup), worst = min(letters.items(), key=lambda kv: kv[1])
                 label = name if folder is None else f"{name}, {'checked' if checked else 'unchecked'}"
                 per_seed[(row.name, label)] = means
                 print(f"| {row.name} | {label} | {' | '.join(cells)} | {100 * statistics.mean(means):.1f} "
                       f"[{100 * low:.1f}, {100 * high:.1f}] | {letter} {100 * worst:.0f} ({setup}) | {seeds} |")
+    return per_seed
+
+
+def transfers(out: Path) -> None:
+    rows = [p for p in sorted(out.iterdir()) if p.is_dir() and all((p / s).is_dir() for s in TRANSFERS)]
+    if rows:
+        print("\nThe six transfers from one set to another (the second table):\n")
+        table(rows, TRANSFERS, "| row | scored after | massey → room | room → massey | massey → grey | grey → massey "
+                               "| room → grey | grey → room | mean of the six [95 % interval] | worst letter (set-up) | seeds |")
+
+
+def leave_one_out(out: Path) -> None:
+    rows = [p for p in sorted(out.iterdir()) if p.is_dir() and any((p / s).is_dir() for s in LOSO[:3])]
+    if not rows:
+        return
+    per_seed = table(rows, LOSO, "| row | scored after | to grey_wall | to room | to massey | unseen signer "
+                                 "| mean of the four [95 % interval] | worst letter (set-up) | seeds |")
     pairs = [(key, per_seed[(BEFORE, key[1])]) for key in per_seed if key[0] != BEFORE and (BEFORE, key[1]) in per_seed]
     if pairs:
         print(f"\nPaired by seed (same split and initialisation) against {BEFORE}, mean of the four set-ups, points:\n")
@@ -101,6 +126,17 @@ def leave_one_out(out: Path) -> None:
             print(f"- {row} − {BEFORE}, {label}: {100 * d['mean']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] (paired t, "
                   f"p = {d['p_t']:.3f}; sign-flip p = {d['p_sign_flip']:.2f}; probability of improvement "
                   f"{d['probability_of_improvement']:.2f}){'; ' + d['note'] if d['note'] else ''}")
+    print("\nPer letter, as trained (photos with a hand, mean over seeds, %): the letters held pointing down or sideways\n")
+    print(f"| row | set-up | {' | '.join(POINTING)} | worst letter |")
+    print("|---|---|" + "---|" * (len(POINTING) + 1))
+    for row in rows:
+        for setup in LOSO:
+            results = [as_trained(r, setup) for r in sorted((row / setup).glob("[0-9]*"))]
+            if not results or None in results:
+                continue
+            per = {L: statistics.mean(p[L] for _, p in results) for L in results[0][1]}
+            worst = min(per, key=per.get)
+            print(f"| {row.name} | {setup} | {' | '.join(f'{100 * per[L]:.0f}' for L in POINTING)} | {worst} {100 * per[worst]:.0f} |")
     print("\n| row | adaptation | set-up | kept by the check (seeds) | change unchecked, points (per seed) | prior gap before → after "
           "| agreement | letters lost | reasons not kept |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -124,7 +160,8 @@ def leave_one_out(out: Path) -> None:
 
 def main(out: str = "experiments/robustness/runs") -> None:
     leave_one_out(Path(out))
-    if not any(Path(out).glob(f"*/{s}") for s in KEYS if s != "signer"):
+    transfers(Path(out))
+    if not any(any(Path(out).glob(f"*/{s}")) for s in KEYS if s != "signer"):
         return
     print("\nIssue 19's set-ups (the two transfers between massey and room, and the signer):\n")
     print("| row | massey → room: all photos | with a hand | + AdaBN | room → massey: all photos | with a hand | + AdaBN "
