@@ -65,7 +65,8 @@ def scored(run: Path, setup: str, folder: str | None, checked: bool) -> tuple[fl
     base = as_trained(run, setup)
     if folder is None or base is None:
         return base
-    if checked and folder == "self_trained" and not json.loads((run / "adapted" / "metrics.json").read_text())["adaptation"]["passed"]:
+    adabn = run / "adapted" / "metrics.json"
+    if checked and folder == "self_trained" and adabn.exists() and not json.loads(adabn.read_text())["adaptation"]["passed"]:
         folder = "self_trained_no_adabn"
     report = run / folder / "metrics.json"
     if not report.exists():
