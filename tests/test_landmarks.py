@@ -221,6 +221,8 @@ def test_balanced_pseudo_labels_give_a_letter_its_share_where_every_photo_is_pre
     for bad in ({"Z": 1}, {"A": -1}, {"A": 0}):
         with pytest.raises(ASLError, match="class_prior"):
             class_prior(["A", "B"], bad)
+    with pytest.raises(ASLError, match=r"self_train_labels: 'nosuch' is not one of \['balanced', 'confident'\]"):
+        pseudo_labels(probs, 1.0, prior, "nosuch")
 
 
 def test_the_adaptation_check_keeps_what_corrects_and_refuses_what_collapses_or_drifts():

@@ -21,7 +21,7 @@ from asl.models.batchnorm import adapt_batchnorm
 from asl.runs import adaptation
 from asl.runs.run_folder import RunFolder
 from asl.runs.schema import SCHEMA
-from asl.runs.self_train import PSEUDO_LABELS, check_keep, class_prior, self_train
+from asl.runs.self_train import check_keep, check_labels, class_prior, self_train
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     (``adaptation.adapt_bn_refused``: why not; ``adapt_bn`` in the results then false).
     """
     keep = check_keep(self_train_keep)
-    if self_train_labels not in PSEUDO_LABELS:
-        raise ASLError(f"self_train_labels: {self_train_labels!r} is not one of {list(PSEUDO_LABELS)}")
+    check_labels(self_train_labels)
     if keep_adapted not in adaptation.KEEP_ADAPTED:
         raise ASLError(f"keep_adapted: {keep_adapted!r} is not one of {list(adaptation.KEEP_ADAPTED)}")
     module = load_classifier(ckpt_path)

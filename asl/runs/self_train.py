@@ -90,6 +90,13 @@ def most_confident(probs: torch.Tensor, share: float) -> torch.Tensor:
     return keep
 
 
+def check_labels(how: str) -> str:
+    """``self_train_labels`` checked: one of :data:`PSEUDO_LABELS`, or one line saying which are."""
+    if how not in PSEUDO_LABELS:
+        raise ASLError(f"self_train_labels: {how!r} is not one of {list(PSEUDO_LABELS)}")
+    return how
+
+
 def class_prior(class_names: Sequence[str], weights: Mapping[str, float] | None = None) -> torch.Tensor:
     """(C,) the share of each letter expected among the new photos: equal (``weights`` None), or ``weights``
     ({letter: relative weight}, letters left out weigh 0) normalised; one line for a bad mapping."""
@@ -119,8 +126,7 @@ def balanced(probs: torch.Tensor, prior: torch.Tensor, iterations: int = 200) ->
 def pseudo_labels(probs: torch.Tensor, share: float, prior: torch.Tensor, how: str = "balanced") -> tuple[torch.Tensor, torch.Tensor]:
     """((N,) bool: the photos kept, (N,) their pseudo-labels): ``share`` of each pseudo-label's most confident
     photos, the labels balanced against ``prior`` (:func:`balanced`) or the model's own argmax (``confident``)."""
-    if how not in PSEUDO_LABELS:
-        raise ASLError(f"self_train_labels: {how!r} is not one of {list(PSEUDO_LABELS)}")
+    check_labels(how)
     q = balanced(probs, prior) if how == "balanced" else probs
     return most_confident(q, share), q.argmax(1)
 
