@@ -25,6 +25,7 @@ from asl.hands.features import (
 from asl.lit.module import load_classifier
 from asl.models import create_model
 from asl.runs.train import train
+from tests.conftest import datamodule
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +283,10 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
     rounds = r["self_train"]
     assert [h["round"] for h in rounds] == [1, 2] and rounds[1]["pseudo_labelled"] == rounds[1]["photos"] == r["num_images"]
     train_rows = seen[0][0] - rounds[0]["pseudo_labelled"]
-    assert train_rows > 0 and [n for n, _ in seen] == [train_rows + h["pseudo_labelled"] for h in rounds]
+    assert train_rows > 0 and [n for n, _ in seen[:2]] == [train_rows + h["pseudo_labelled"] for h in rounds]
+    # then reverse validation: a model on the new photos alone (the last round's share), before and after
+    assert [n for n, _ in seen[2:]] == [rounds[-1]["pseudo_labelled"]] * 2
+    assert all(0 <= r["adaptation"][f"reverse_acc_{w}"] <= 1 for w in ("before", "after"))
     module = load_classifier(tmp_path / "eval" / "self_trained.ckpt")  # the adapted model, as asl-predict reads it
     assert module.spec.inputs == "landmarks"
     assert 0 <= r["test/acc_all_photos"] <= 1 and all(0 <= h["pseudo_label_acc"] <= 1 for h in rounds)
@@ -299,8 +303,19 @@ def test_self_training_adapts_a_landmark_model_without_reading_labels(tmp_path, 
     r = evaluate(ckpt, None, tmp_path / "eval_checked", {"num_workers": 0}, str(tmp_path / "cache"), accelerator="cpu",
                  adapt_bn=True, self_train_keep=[1.0])
     monkeypatch.undo()
-    assert used_bn == [False] and r["adapt_bn"] is False
+    assert used_bn == [False] * 3 and r["adapt_bn"] is False  # the round, then reverse validation before and after
     assert r["adaptation"]["adapt_bn_refused"] == "stub: AdaBN alone fails" and r["adaptation"]["keep_adapted"] == "check"
+
+    # Reverse validation sees consistently wrong pseudo-labels: every letter read as the next one teaches that back.
+    dm = datamodule(inputs="landmarks", root=str(tiny_synthetic), split={"fractions": [0.5, 0.25, 0.25]})
+    dm.setup("fit")
+    (xt, _), (xv, yv) = st.rows(dm, "train"), st.rows(dm, "val")
+    prior = st.class_prior(module.class_names)
+    honest = st.reverse_accuracy(module, xt, xv, yv, 1.0, prior, "confident", False, 15, 16, 0, "cpu")
+    monkeypatch.setattr(st, "probabilities", lambda m, x, bn: real_probabilities(m, x, bn).roll(1, dims=1))
+    shifted = st.reverse_accuracy(module, xt, xv, yv, 1.0, prior, "confident", False, 15, 16, 0, "cpu")
+    monkeypatch.undo()
+    assert shifted < honest
 
     with pytest.raises(ASLError, match="self_train: expected a list of shares"):
         st.check_keep([0, 0.5])

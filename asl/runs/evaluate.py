@@ -143,7 +143,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
     letters_prior = class_prior(module.class_names, prior)
     dm = datamodule_for(module, ckpt_path, root, loader or {}, cache_dir, unknown_folders)
     dm.setup("test")
-    history, trained, check, adabn_refused = None, None, None, None
+    history, trained, check, adabn_refused, reverse = None, None, None, None, {}
     if keep or adapt_bn:
         trained = copy.deepcopy(module)
         before = test_probabilities(trained, dm)
@@ -156,13 +156,13 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
             log.info("adapt_bn alone fails the adaptation check (%s): self-training without it", why)
             adapt_bn, adabn_refused = False, why
     if keep:
-        module, history = _self_train(module, ckpt_path, dm, root is None, keep, adapt_bn, loader or {}, cache_dir,
+        module, history, reverse = _self_train(module, ckpt_path, dm, root is None, keep, adapt_bn, loader or {}, cache_dir,
                                       accelerator, self_train_labels, letters_prior)
     if adapt_bn:
         n = adapt_batchnorm(module, (x for x, _ in dm.test_dataloader()))
         log.info("adapt_bn: %d BatchNorm(s) re-estimated on %d unlabelled photos", n, len(dm.dataset("test")))
     if trained is not None:
-        check = adaptation.signals(before, test_probabilities(module, dm), letters_prior)
+        check = {**adaptation.signals(before, test_probabilities(module, dm), letters_prior), **reverse}
         kept, why = adaptation.decide(check, module.class_names)
         check.update(kept=kept or keep_adapted == "always", passed=kept, reason=why, keep_adapted=keep_adapted,
                      adapt_bn_refused=adabn_refused)
@@ -199,7 +199,7 @@ def evaluate(ckpt_path: str | Path, root: str | None = None, output_dir: str | P
 
 def _self_train(module: ASLClassifier, ckpt_path: str | Path, target: ASLDataModule, target_is_run_split: bool,
                 keep: list[float], adapt_bn: bool, loader: Mapping[str, Any], cache_dir: str | None,
-                accelerator: str, labels: str, prior: torch.Tensor) -> tuple[ASLClassifier, list[dict[str, Any]]]:
+                accelerator: str, labels: str, prior: torch.Tensor) -> tuple[ASLClassifier, list[dict[str, Any]], dict[str, float]]:
     """:func:`asl.runs.self_train.self_train` with the run's own training photos (its splits.csv: ``target``
     itself when that is the run's test split) and recipe (its saved config, checked as training checks it)."""
     run = RunFolder.of_checkpoint(ckpt_path)

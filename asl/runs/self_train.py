@@ -16,6 +16,7 @@ share of the photos (Sinkhorn–Knopp, as in optimal-transport labelling: SeLa, 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import warnings
@@ -133,11 +134,14 @@ def pseudo_labels(probs: torch.Tensor, share: float, prior: torch.Tensor, how: s
 
 def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModule, keep: Sequence[float],
                adapt_bn: bool, epochs: int, batch_size: int, seed: int, accelerator: str = "auto",
-               labels: str = "balanced", prior: torch.Tensor | None = None) -> tuple[ASLClassifier, list[dict[str, Any]]]:
+               labels: str = "balanced", prior: torch.Tensor | None = None
+               ) -> tuple[ASLClassifier, list[dict[str, Any]], dict[str, float]]:
     """A model retrained ``len(keep)`` times on ``source``'s training rows plus ``target``'s test rows it is
     most sure of (round r keeps ``keep[r]`` of each pseudo-label, see :func:`pseudo_labels`; ``prior``: the
-    letters' expected shares, equal by default), and one record per round (``agreement``: the share of the
-    new photos whose pseudo-label equals the previous round's, a label-free sign of stability).
+    letters' expected shares, equal by default), one record per round (``agreement``: the share of the
+    new photos whose pseudo-label equals the previous round's, a label-free sign of stability), and the
+    :func:`reverse_accuracy` on ``source``'s validation rows of the model before and after
+    (``reverse_acc_before``, ``reverse_acc_after``: whether its pseudo-labels got better or worse).
 
     ``epochs``, ``batch_size`` and ``seed``: the run's recipe (its ``trainer.max_epochs``, ``data.batch_size``,
     ``seed``); each round starts from fresh weights (seed + round). The returned model is not adapted to the
@@ -150,6 +154,7 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
         raise ASLError(f"self_train: {len(xt)} photo(s) with a detected hand to adapt to; it needs a folder of photos of the new setting")
     hparams = dict(module.hparams)
     prior = class_prior(module.class_names) if prior is None else prior
+    trained = copy.deepcopy(module)
     history, previous = [], None
     for r, share in enumerate(keep, 1):
         probs = probabilities(module, xt, adapt_bn)
@@ -162,17 +167,44 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
         log.info("self_train round %d/%d: %d of %d new photos pseudo-labelled (%.1f%% of them right, by the folder "
                  "names, which training does not read); retraining on them + %d training photos",
                  r, len(keep), record["pseudo_labelled"], len(xt), 100 * record["pseudo_label_acc"], len(xs))
-        pl.seed_everything(seed + r, workers=True, verbose=False)
-        module = ASLClassifier(**hparams, load_weights=False)
-        data = TensorDataset(torch.cat([xs, xt[chosen]]), torch.cat([ys, pseudo]))
-        loader = DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=len(data) % batch_size == 1)
-        trainer = pl.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,  # tqdm, as training
-                             enable_checkpointing=False, enable_model_summary=False, callbacks=[TQDMProgressBar()])
-        with warnings.catch_warnings():  # no validation here, by design: Lightning's note about it is noise
-            warnings.filterwarnings("ignore", message=".*no `val_dataloader`")
-            trainer.fit(module, train_dataloaders=loader)
+        module = fit_fresh(hparams, torch.cat([xs, xt[chosen]]), torch.cat([ys, pseudo]), epochs, batch_size, seed + r,
+                           accelerator)
         history.append(record)
-    return module.cpu().eval(), history
+    xv, yv = rows(source, "val")
+    reverse = {f"reverse_acc_{when}": reverse_accuracy(m, xt, xv, yv, keep[-1], prior, labels, adapt_bn, epochs, batch_size,
+                                                       seed + len(keep) + 1, accelerator)
+               for when, m in (("before", trained), ("after", module))}
+    log.info("self_train: reverse validation (a model trained on the new photos' pseudo-labels alone, scored on %d "
+             "validation photos) %.1f%% before, %.1f%% after", len(yv), 100 * reverse["reverse_acc_before"],
+             100 * reverse["reverse_acc_after"])
+    return module, history, reverse
+
+
+def fit_fresh(hparams: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int, seed: int,
+              accelerator: str = "auto") -> ASLClassifier:
+    """A model of the run's kind (``hparams``) trained from fresh weights (``seed``) on rows ``x``, labels ``y``."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    module = ASLClassifier(**hparams, load_weights=False)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, drop_last=len(x) % batch_size == 1)
+    trainer = pl.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,  # tqdm, as training
+                         enable_checkpointing=False, enable_model_summary=False, callbacks=[TQDMProgressBar()])
+    with warnings.catch_warnings():  # no validation here, by design: Lightning's note about it is noise
+        warnings.filterwarnings("ignore", message=".*no `val_dataloader`")
+        trainer.fit(module, train_dataloaders=loader)
+    return module.cpu().eval()
+
+
+def reverse_accuracy(module: ASLClassifier, xt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, share: float,
+                     prior: torch.Tensor, labels: str, adapt_bn: bool, epochs: int, batch_size: int, seed: int,
+                     accelerator: str = "auto") -> float:
+    """Reverse validation (Zhong et al. 2010): the accuracy on the source's labelled rows ``xv``/``yv`` of a fresh
+    model trained on the new rows ``xt`` alone, labelled by ``module`` as a self-training round would label them
+    (``share`` of each pseudo-label). Pseudo-labels that are wrong in a consistent way (a letter read as another)
+    teach that mistake back, where the model's own confidence cannot show it; no label of the new rows is read."""
+    chosen, assigned = pseudo_labels(probabilities(copy.deepcopy(module), xt, adapt_bn), share, prior, labels)
+    reverse = fit_fresh(module.hparams, xt[chosen], assigned[chosen], epochs, batch_size, seed, accelerator)
+    with torch.no_grad():
+        return float((reverse(xv).argmax(1) == yv).double().mean()) if len(yv) else float("nan")
 
 
 def pseudo_label_summary(history: list[dict[str, Any]]) -> str:

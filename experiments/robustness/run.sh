@@ -42,6 +42,10 @@ for row in $ROWS; do
     # its ablation: each ingredient removed in turn (AdaBN's: the columns without it)
     robust_best) MODEL=(experiment=robust_best) ;;
     robust_handedness) MODEL=(experiment=robust_best model.mirror=handedness) ;;  # the preset before issue 26
+    # the hand turned out of the image plane in training, up to ± that many degrees about the wrist's vertical and
+    # horizontal axes: grey_wall's P and Q are seen along the forearm, the training sets' side-on (issue 26)
+    robust_tilt45) MODEL=(experiment=robust_best model.augment.tilt=45) ;;
+    robust_tilt90) MODEL=(experiment=robust_best model.augment.tilt=90) ;;
     robust_no_aug) MODEL=(experiment=robust_best model.augment.rotate=0 model.augment.scale=0 model.augment.jitter=0
                           model.augment.finger_length=0) ;;
     robust_no_coords) MODEL=(experiment=robust_best "model.features=[distances,angles]") ;;
