@@ -9,6 +9,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from asl import ASLError
 from asl.cli import CONFIG_PATH
 from asl.data import synthetic
 from asl.hands.features import (
@@ -68,6 +69,34 @@ def test_features_ignore_position_and_size_and_mirror_left_hands(rows):
     lm = normalise(rows)
     assert torch.allclose(lm[:, 0], torch.zeros(3))  # wrist at the origin
     assert torch.allclose(lm[:, 9, :2].norm(dim=1), torch.ones(len(rows)))  # palm size 1
+
+
+def _foreshortened(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """The same hands with their palm's length in the photo shrunk ``factor`` times (the wrist moved towards the
+    middle-finger knuckle), as when the palm points at the camera; fingers unchanged."""
+    lm = x[:, :POINTS].reshape(-1, 21, 3).clone()
+    lm[:, 0, :2] = lm[:, 9, :2] + (lm[:, 0, :2] - lm[:, 9, :2]) / factor
+    return torch.cat([lm.flatten(1), x[:, HANDEDNESS:]], 1)
+
+
+def test_the_spread_scale_ignores_position_and_size_and_a_foreshortened_palm_barely_moves_it(rows):
+    """Issue 26: ``model.scale=spread`` divides by the whole hand's size, not the palm's length in the photo,
+    which a palm pointing at the camera shrinks (grey_wall's P and Q: palm length / width 0.4-0.8 against 2.4-4.6
+    side-on, experiments/robustness/viewpoint.py), blowing every coordinate up."""
+    f = features(rows, scale="spread")
+    assert torch.allclose(features(_move(rows, shift=(0.3, 0.3), scale=1.7), scale="spread"), f, atol=1e-4)
+    assert torch.allclose(features(_move(rows, mirror=True), scale="spread"), f, atol=1e-4)
+    short = _foreshortened(rows, 4)
+
+    def tips(x, scale):  # index → little fingertip in hand sizes: the fingers did not change, only the palm's length
+        lm = normalise(x, scale=scale)
+        return (lm[:, 8, :2] - lm[:, 20, :2]).norm(dim=1)
+
+    palm, spread = tips(short, "palm") / tips(rows, "palm"), tips(short, "spread") / tips(rows, "spread")
+    torch.testing.assert_close(palm, torch.full_like(palm, 4.0), rtol=1e-3, atol=0)  # blown up as the palm shrank
+    assert spread.max() < 2 and spread.median() < 1.5
+    with pytest.raises(ASLError, match="model.scale: 'wrist' is not one of"):
+        features(rows, scale="wrist")
 
 
 def _from_behind(x: torch.Tensor) -> torch.Tensor:

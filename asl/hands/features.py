@@ -26,6 +26,7 @@ FEATURES = ("coords", "distances", "angles")  # the default set
 #: every kind :func:`features` computes: the default set, and the 3-D pose kinds (:func:`palm_frame`)
 ALL_FEATURES = (*FEATURES, "canonical", "orientation", "distances3d")
 MIRROR = ("none", "handedness", "geometry")
+SCALE = ("palm", "spread")  # the hand's size that coordinates are divided by (see normalise)
 _PAIRS = torch.triu_indices(NUM_LANDMARKS, NUM_LANDMARKS, offset=1)
 # Skeleton edges (for drawing) and the joints whose bend angle is a feature: (before, joint, after).
 EDGES = [(0, 1), (0, 5), (0, 17), (5, 9), (9, 13), (13, 17)] + [(f[i], f[i + 1]) for f in FINGERS for i in range(3)]
@@ -72,14 +73,26 @@ def _mirrored(x: torch.Tensor, lm: torch.Tensor, mirror: str) -> torch.Tensor:
     return torch.zeros_like(x[:, HANDEDNESS], dtype=torch.bool)
 
 
-def normalise(x: torch.Tensor, mirror: str = "handedness") -> torch.Tensor:
-    """(B, 21, 3) landmarks with the wrist at the origin and the palm size (wrist → middle-finger
-    knuckle) equal to 1; ``mirror`` flips left hands to right (by the handedness code or by the
-    palm's orientation), so one model serves both."""
+def normalise(x: torch.Tensor, mirror: str = "handedness", scale: str = "palm") -> torch.Tensor:
+    """(B, 21, 3) landmarks with the wrist at the origin and the hand's size equal to 1; ``mirror``
+    flips left hands to right (by the handedness code or by the palm's orientation), so one model
+    serves both.
+
+    The size (``scale``): ``palm``, the palm's length in the photo (wrist → middle-finger knuckle),
+    which shrinks towards 0 when the palm points at the camera (a P or Q held down towards it) and
+    then blows every coordinate up; or ``spread``, twice the root-mean-square distance of the 21
+    points from their centre in the photo, the whole hand's size, which no single foreshortened
+    bone can shrink (about the palm's length for an open hand)."""
+    if scale not in SCALE:
+        raise ASLError(f"model.scale: {scale!r} is not one of {SCALE}")
     lm = x[:, :POINTS].reshape(-1, NUM_LANDMARKS, 3)
     lm = lm - lm[:, :1]
-    scale = lm[:, 9, :2].norm(dim=1).clamp(min=1e-6)
-    lm = lm / scale[:, None, None]
+    if scale == "palm":
+        size = lm[:, 9, :2].norm(dim=1)
+    else:
+        xy = lm[..., :2]
+        size = 2 * (xy - xy.mean(1, keepdim=True)).norm(dim=-1).pow(2).mean(1).sqrt()
+    lm = lm / size.clamp(min=1e-6)[:, None, None]
     return _flip_x(lm, _mirrored(x, lm, mirror))
 
 
@@ -116,14 +129,16 @@ def palm_frame(x: torch.Tensor, mirror: str = "handedness") -> tuple[torch.Tenso
     return pts @ rotation.transpose(1, 2), rotation
 
 
-def features(x: torch.Tensor, kinds: Sequence[str] = FEATURES, mirror: str = "handedness", use_z: bool = True) -> torch.Tensor:
+def features(x: torch.Tensor, kinds: Sequence[str] = FEATURES, mirror: str = "handedness", use_z: bool = True,
+             scale: str = "palm") -> torch.Tensor:
     """(B, F): normalised coordinates, pairwise 2-D distances and the 15 finger-joint angles (the
-    default); ``canonical`` (the 21 points in the palm's frame), ``orientation`` (that frame's axes)
-    and ``distances3d`` (pairwise 3-D distances in palm sizes), see :func:`palm_frame`."""
+    default; ``scale``: see :func:`normalise`); ``canonical`` (the 21 points in the palm's frame),
+    ``orientation`` (that frame's axes) and ``distances3d`` (pairwise 3-D distances in palm sizes),
+    see :func:`palm_frame`."""
     bad = [k for k in kinds if k not in ALL_FEATURES]
     if bad or not kinds:
         raise ASLError(f"model.features: {list(kinds)} must be a non-empty subset of {ALL_FEATURES}")
-    lm = normalise(x, mirror)
+    lm = normalise(x, mirror, scale)
     if not use_z:
         lm = lm[..., :2]
     out = []

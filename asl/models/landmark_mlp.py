@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from asl import ASLError
-from asl.hands.features import FEATURES, augment, check_augment, feature_dim, features
+from asl.hands.features import FEATURES, SCALE, augment, check_augment, feature_dim, features
 from asl.models.classifier import StagedModel
 from asl.models.registry import register_model
 
@@ -24,11 +24,13 @@ class LandmarkMLP(StagedModel):
 
     def __init__(self, num_classes: int, features: Sequence[str] = FEATURES, mirror: str = "handedness",
                  use_z: bool = True, hidden: Sequence[int] = (256, 256), dropout: float = 0.2,
-                 augment: dict[str, Any] | None = None):
+                 augment: dict[str, Any] | None = None, scale: str = "palm"):
         super().__init__()
         if not 0 <= dropout < 1:
             raise ASLError(f"model.dropout must be in [0, 1), got {dropout}")
-        self.kinds, self.mirror, self.use_z = list(features), mirror, bool(use_z)
+        if scale not in SCALE:
+            raise ASLError(f"model.scale: {scale!r} is not one of {SCALE}")
+        self.kinds, self.mirror, self.use_z, self.scale = list(features), mirror, bool(use_z), scale
         self.augment = check_augment(augment)
         layers: list[nn.Module] = [nn.BatchNorm1d(feature_dim(self.kinds, self.use_z))]
         width = feature_dim(self.kinds, self.use_z)
@@ -48,7 +50,7 @@ class LandmarkMLP(StagedModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.augment:
             x = augment(x, **self.augment)
-        return self.body(features(x, self.kinds, self.mirror, self.use_z))
+        return self.body(features(x, self.kinds, self.mirror, self.use_z, self.scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

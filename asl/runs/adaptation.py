@@ -15,7 +15,8 @@ model as trained with the adapted one on the same new photos, from their predict
 The adapted model is kept when no letter is lost, its ``prior_gap`` has not grown by more than
 ``max_gap_increase`` and ``agreement`` is at least ``min_agreement``; else the model as trained is used and
 the reason is reported (metrics.json ``adaptation``). experiments/robustness/README.md measures which of the
-signals foretold harm.
+signals foretold harm. Self-training also records reverse validation (:func:`asl.runs.self_train.reverse_accuracy`),
+which is not part of the rule: its change did not foretell harm there.
 """
 
 from __future__ import annotations

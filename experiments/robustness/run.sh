@@ -46,6 +46,9 @@ for row in $ROWS; do
     # horizontal axes: grey_wall's P and Q are seen along the forearm, the training sets' side-on (issue 26)
     robust_tilt45) MODEL=(experiment=robust_best model.augment.tilt=45) ;;
     robust_tilt90) MODEL=(experiment=robust_best model.augment.tilt=90) ;;
+    # the coordinates divided by the whole hand's spread, not the palm's length in the photo (which shrinks when
+    # the palm points at the camera, as grey_wall's P and Q do: experiments/robustness/viewpoint.py)
+    robust_spread) MODEL=(experiment=robust_best model.scale=spread) ;;
     robust_no_aug) MODEL=(experiment=robust_best model.augment.rotate=0 model.augment.scale=0 model.augment.jitter=0
                           model.augment.finger_length=0) ;;
     robust_no_coords) MODEL=(experiment=robust_best "model.features=[distances,angles]") ;;

@@ -139,8 +139,8 @@ def leave_one_out(out: Path) -> None:
             worst = min(per, key=per.get)
             print(f"| {row.name} | {setup} | {' | '.join(f'{100 * per[L]:.0f}' for L in POINTING)} | {worst} {100 * per[worst]:.0f} |")
     print("\n| row | adaptation | set-up | kept by the check (seeds) | change unchecked, points (per seed) | prior gap before → after "
-          "| agreement | letters lost | reasons not kept |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| agreement | letters lost | reverse validation before → after, % | reasons not kept |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         for folder, name in ADAPTED:
             for setup in LOSO:
@@ -155,8 +155,10 @@ def leave_one_out(out: Path) -> None:
                 letters = list(reports[0]["per_class_acc"])
                 lost = "".join(sorted({letters[i] for c in checks for i in c["lost_letters"]})) or "–"
                 why = "; ".join(sorted({c["reason"].split(" (")[0] for c in checks if not c["passed"]})) or "–"
+                reverse = ", ".join(f"{100 * c['reverse_acc_before']:.0f} → {100 * c['reverse_acc_after']:.0f}"
+                                    for c in checks if "reverse_acc_before" in c) or "–"  # self-training only
                 print(f"| {row.name} | {name} | {setup} | {sum(c['passed'] for c in checks)}/{len(checks)} | "
-                      f"{', '.join(f'{v:+.1f}' for v in change)} | {gaps} | {agreement} | {lost} | {why} |")
+                      f"{', '.join(f'{v:+.1f}' for v in change)} | {gaps} | {agreement} | {lost} | {reverse} | {why} |")
 
 
 def main(out: str = "experiments/robustness/runs") -> None:
