@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/asl-train $(ARGS)
 
-## make test: the import contracts (layers), then the whole test suite (what CI runs)
+## make test: the import contracts (layers), then the whole test suite (what CI runs), one test file per core
+## (at most 4 workers; a file's tests share one worker, so its trained-once fixtures are trained once)
 test: $(STAMP)
 	$(BIN)/lint-imports
-	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/python -m pytest -q $(ARGS)
+	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile $(ARGS)
 
 ## make tb [ARGS="--port 6007"]: TensorBoard over every run in outputs/ and multirun/ (http://localhost:6006)
 tb: $(STAMP)

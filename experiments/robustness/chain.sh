@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # What asl-eval's keep_adapted=check runs where AdaBN alone fails the check: self-training without AdaBN.
-# For each robust_best run of SETUPS whose adapted/ report (run.sh) did not pass, writes <run>/self_trained_no_adabn
-# (scored unchecked, its verdict recorded), so summarise.py can show the checked chain.
+# For each run of ROW (default robust_best) and SETUPS whose adapted/ report (run.sh) did not pass, writes
+# <run>/self_trained_no_adabn (scored unchecked, its verdict recorded), so summarise.py can show the checked chain.
 #   SETUPS=to_grey bash experiments/robustness/chain.sh
+#   ROW=robust_spread bash experiments/robustness/chain.sh
 set -uo pipefail
 OUT=${OUT:-experiments/robustness/runs}
+ROW=${ROW:-robust_best}
 source experiments/setups.sh > /dev/null 2>&1
 for setup in ${SETUPS:-$LOSO signer}; do
   setup_args "$setup"
-  for run in "$OUT"/robust_best/$setup/*/; do
+  for run in "$OUT"/$ROW/$setup/*/; do
     [ -f "${run}adapted/metrics.json" ] || continue
     [ -f "${run}self_trained_no_adabn/metrics.json" ] && continue
     python -c "import json,sys; sys.exit(0 if json.load(open('${run}adapted/metrics.json'))['adaptation']['passed'] else 1)" && continue

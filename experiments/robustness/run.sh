@@ -6,19 +6,19 @@
 # a detected hand counted wrong (metrics.json: test/acc_all_photos, eval/<set>/acc_all_photos). Rows are
 # chosen by the mean of the set-ups, never by one.
 #
-#   ROWS="robust_best robust_handedness" experiments/robustness/run.sh   # the preset and the one before it
+#   ROWS="robust_best robust_palm robust_handedness" experiments/robustness/run.sh   # the preset and the two before it
 #   ROWS=lm_pose SETUPS=signer SEEDS=0 experiments/robustness/run.sh
 #   python experiments/robustness/summarise.py             # the tables
 #
 # Needs the filled detector cache (asl-prepare hands data.root=..., run by setups.sh and below) or mediapipe.
 # Set-ups: experiments/setups.sh. Env: DATA, SEEDS, EXTRA (experiments/setups.sh), OUT, ROWS, SETUPS,
-# SELF_TRAIN_ROWS (rows also scored after self-training; default robust_best), SELF_TRAIN (its shares per round),
+# SELF_TRAIN_ROWS (rows also scored after self-training; default "robust_best robust_palm"), SELF_TRAIN (its shares per round),
 # SELF_TRAIN_BN (with AdaBN and/or without: "true false").
 set -euo pipefail
 OUT=${OUT:-experiments/robustness/runs}
-ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz lm_pad05 robust_best robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
+ROWS=${ROWS:-"lm_base lm_pose lm_strong_aug lm_noz lm_pad05 robust_best robust_palm robust_handedness robust_tilt45 robust_tilt90 robust_no_aug robust_no_coords robust_no_distances robust_no_angles"}
 SETUPS=${SETUPS:-"to_grey to_room to_massey signer"}
-SELF_TRAIN_ROWS=${SELF_TRAIN_ROWS:-robust_best}
+SELF_TRAIN_ROWS=${SELF_TRAIN_ROWS:-"robust_best robust_palm"}
 SELF_TRAIN=${SELF_TRAIN:-"[0.3,0.6,0.9]"}   # three rounds: 30 %, 60 %, 90 % of each pseudo-label (chosen a priori)
 SELF_TRAIN_BN=${SELF_TRAIN_BN:-"true"}      # "true false": also self-trained without AdaBN (its ablation)
 SELF_TRAIN_LABELS=${SELF_TRAIN_LABELS:-"balanced"}  # "balanced confident": also with issue 19's per-predicted-letter quota
@@ -41,14 +41,14 @@ for row in $ROWS; do
     # the preset (asl/conf/experiment/robust_best.yaml: lm_base's recipe, scored with and without AdaBN), then
     # its ablation: each ingredient removed in turn (AdaBN's: the columns without it)
     robust_best) MODEL=(experiment=robust_best) ;;
-    robust_handedness) MODEL=(experiment=robust_best model.mirror=handedness) ;;  # the preset before issue 26
-    # the hand turned out of the image plane in training, up to ± that many degrees about the wrist's vertical and
-    # horizontal axes: grey_wall's P and Q are seen along the forearm, the training sets' side-on (issue 26)
-    robust_tilt45) MODEL=(experiment=robust_best model.augment.tilt=45) ;;
-    robust_tilt90) MODEL=(experiment=robust_best model.augment.tilt=90) ;;
-    # the coordinates divided by the whole hand's spread, not the palm's length in the photo (which shrinks when
-    # the palm points at the camera, as grey_wall's P and Q do: experiments/robustness/viewpoint.py)
-    robust_spread) MODEL=(experiment=robust_best model.scale=spread) ;;
+    # the preset before model.scale=spread: the coordinates divided by the palm's length in the photo (which
+    # shrinks when the palm points at the camera, as grey_wall's P and Q do: experiments/robustness/viewpoint.py)
+    robust_palm) MODEL=(experiment=robust_best model.scale=palm) ;;
+    robust_handedness) MODEL=(experiment=robust_best model.scale=palm model.mirror=handedness) ;;  # the preset before issue 26
+    # robust_palm with the hand turned out of the image plane in training, up to ± that many degrees about the
+    # wrist's vertical and horizontal axes: grey_wall's P and Q are seen along the forearm, the training sets' side-on
+    robust_tilt45) MODEL=(experiment=robust_best model.scale=palm model.augment.tilt=45) ;;
+    robust_tilt90) MODEL=(experiment=robust_best model.scale=palm model.augment.tilt=90) ;;
     robust_no_aug) MODEL=(experiment=robust_best model.augment.rotate=0 model.augment.scale=0 model.augment.jitter=0
                           model.augment.finger_length=0) ;;
     robust_no_coords) MODEL=(experiment=robust_best "model.features=[distances,angles]") ;;

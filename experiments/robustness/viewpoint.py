@@ -8,6 +8,8 @@ little-finger knuckle (its width):
   length points at the camera (foreshortened);
 - in MediaPipe's world landmarks (3-D, metres): the hand's own proportion, the same from every side if the
   depth is right (about 1.4-1.7 on every set and letter it reads well).
+Then, per set, how far the normalised coordinates reach under each ``model.scale`` (the 99th percentile and the
+maximum of |x|, |y| in hand sizes over all its photos): what the model, and AdaBN's statistics, see of them.
 ``--turned N``: also, for the first N photos of each letter, the detector run again on the photo turned by 90,
 180 and 270 degrees (needs mediapipe); the median distance between those fits, turned back, and the upright
 fit, in % of the photo's side: whether a retry on a turned photo would find another hand. ``--draw F``: a PNG
@@ -23,12 +25,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from asl.data.folder import IMAGE_EXTENSIONS, load_image  # noqa: E402
 from asl.hands.detect import detect_files  # noqa: E402
 from asl.hands.draw import draw_hand  # noqa: E402
+from asl.hands.features import SCALE, encode, normalise  # noqa: E402
 
 SETS = ("asl_massey_black", "asl_alphabet_room", "asl_grey_wall")
 CONTROLS = "ABKRU"  # letters held upright or sideways the same way in every set
@@ -76,7 +80,7 @@ def main() -> None:
     parser.add_argument("--per-letter", type=int, default=3, help="photos per letter and set in the drawing")
     args = parser.parse_args()
     letters = args.letters + "".join(c for c in CONTROLS if c not in args.letters)
-    table, tiles, spread = {}, [], {}
+    table, tiles, spread, reach = {}, [], {}, {}
     detector = None
     if args.turned:
         from asl.hands.detect import MediaPipeDetector  # noqa: PLC0415
@@ -88,6 +92,10 @@ def main() -> None:
             hands = detect_files(files, cache_dir=".cache/asl", progress=False)
             found = [ratios(h) for h in hands if h is not None and h.get("world")]
             table[name, letter] = np.median(np.asarray(found), axis=0) if found else (np.nan, np.nan)
+            rows = torch.from_numpy(np.stack([encode(h["landmarks"], h.get("handedness"), h["size"])
+                                              for h in hands if h is not None]))
+            for scale in SCALE:
+                reach.setdefault((name, scale), []).append(normalise(rows, "geometry", scale)[..., :2].abs().flatten())
             if detector is not None:
                 spread[name, letter] = turned_spread(files[:args.turned], hands[:args.turned], detector)
             if args.draw and letter in args.letters:
@@ -97,6 +105,14 @@ def main() -> None:
     print("|---" * (1 + 2 * len(SETS)) + "|")
     for letter in letters:
         print(f"| {letter} | " + " | ".join(f"{table[s, letter][0]:.2f} | {table[s, letter][1]:.2f}" for s in SETS) + " |")
+    print("\nHow far the normalised coordinates reach (hand sizes from the wrist; mirror by geometry, the letters above)\n")
+    print("| set | " + " | ".join(f"{s}: 99th percentile | {s}: max" for s in SCALE) + " |\n" + "|---" * (1 + 2 * len(SCALE)) + "|")
+    for name in SETS:
+        cells = []
+        for scale in SCALE:
+            values = torch.cat(reach[name, scale])
+            cells += [f"{torch.quantile(values, 0.99):.1f}", f"{values.max():.1f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     if spread:
         print(f"\nThe first {args.turned} photos per letter detected again on the photo turned 90, 180, 270 degrees: median "
               "distance of those fits (turned back) from the upright one, % of the photo's side\n")
