@@ -141,7 +141,8 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
     letters' expected shares, equal by default), one record per round (``agreement``: the share of the
     new photos whose pseudo-label equals the previous round's, a label-free sign of stability), and the
     :func:`reverse_accuracy` on ``source``'s validation rows of the model before and after
-    (``reverse_acc_before``, ``reverse_acc_after``: whether its pseudo-labels got better or worse).
+    (``reverse_acc_before``, ``reverse_acc_after``: whether its pseudo-labels got better or worse; two more
+    short trainings on the new rows alone; empty without validation rows).
 
     ``epochs``, ``batch_size`` and ``seed``: the run's recipe (its ``trainer.max_epochs``, ``data.batch_size``,
     ``seed``); each round starts from fresh weights (seed + round). The returned model is not adapted to the
@@ -171,6 +172,8 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
                            accelerator)
         history.append(record)
     xv, yv = rows(source, "val")
+    if not len(yv):  # no labelled validation photos with a hand: nothing to score the reverse models on
+        return module, history, {}
     reverse = {f"reverse_acc_{when}": reverse_accuracy(m, xt, xv, yv, keep[-1], prior, labels, adapt_bn, epochs, batch_size,
                                                        seed + len(keep) + 1, accelerator)
                for when, m in (("before", trained), ("after", module))}
@@ -204,7 +207,7 @@ def reverse_accuracy(module: ASLClassifier, xt: torch.Tensor, xv: torch.Tensor, 
     chosen, assigned = pseudo_labels(probabilities(copy.deepcopy(module), xt, adapt_bn), share, prior, labels)
     reverse = fit_fresh(module.hparams, xt[chosen], assigned[chosen], epochs, batch_size, seed, accelerator)
     with torch.no_grad():
-        return float((reverse(xv).argmax(1) == yv).double().mean()) if len(yv) else float("nan")
+        return float((reverse(xv).argmax(1) == yv).double().mean())
 
 
 def pseudo_label_summary(history: list[dict[str, Any]]) -> str:
