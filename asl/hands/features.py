@@ -73,6 +73,13 @@ def _mirrored(x: torch.Tensor, lm: torch.Tensor, mirror: str) -> torch.Tensor:
     return torch.zeros_like(x[:, HANDEDNESS], dtype=torch.bool)
 
 
+def check_scale(scale: str) -> str:
+    """``model.scale`` checked: one of :data:`SCALE`, or one line saying which are."""
+    if scale not in SCALE:
+        raise ASLError(f"model.scale: {scale!r} is not one of {SCALE}")
+    return scale
+
+
 def normalise(x: torch.Tensor, mirror: str = "handedness", scale: str = "palm") -> torch.Tensor:
     """(B, 21, 3) landmarks with the wrist at the origin and the hand's size equal to 1; ``mirror``
     flips left hands to right (by the handedness code or by the palm's orientation), so one model
@@ -83,8 +90,7 @@ def normalise(x: torch.Tensor, mirror: str = "handedness", scale: str = "palm") 
     then blows every coordinate up; or ``spread``, twice the root-mean-square distance of the 21
     points from their centre in the photo, the whole hand's size, which no single foreshortened
     bone can shrink (about the palm's length for an open hand)."""
-    if scale not in SCALE:
-        raise ASLError(f"model.scale: {scale!r} is not one of {SCALE}")
+    check_scale(scale)
     lm = x[:, :POINTS].reshape(-1, NUM_LANDMARKS, 3)
     lm = lm - lm[:, :1]
     if scale == "palm":

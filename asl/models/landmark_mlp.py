@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from asl import ASLError
-from asl.hands.features import FEATURES, SCALE, augment, check_augment, feature_dim, features
+from asl.hands.features import FEATURES, augment, check_augment, check_scale, feature_dim, features
 from asl.models.classifier import StagedModel
 from asl.models.registry import register_model
 
@@ -28,9 +28,7 @@ class LandmarkMLP(StagedModel):
         super().__init__()
         if not 0 <= dropout < 1:
             raise ASLError(f"model.dropout must be in [0, 1), got {dropout}")
-        if scale not in SCALE:
-            raise ASLError(f"model.scale: {scale!r} is not one of {SCALE}")
-        self.kinds, self.mirror, self.use_z, self.scale = list(features), mirror, bool(use_z), scale
+        self.kinds, self.mirror, self.use_z, self.scale = list(features), mirror, bool(use_z), check_scale(scale)
         self.augment = check_augment(augment)
         layers: list[nn.Module] = [nn.BatchNorm1d(feature_dim(self.kinds, self.use_z))]
         width = feature_dim(self.kinds, self.use_z)

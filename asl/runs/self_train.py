@@ -155,10 +155,10 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
         raise ASLError(f"self_train: {len(xt)} photo(s) with a detected hand to adapt to; it needs a folder of photos of the new setting")
     hparams = dict(module.hparams)
     prior = class_prior(module.class_names) if prior is None else prior
-    trained = copy.deepcopy(module)
-    history, previous = [], None
+    history, previous, first = [], None, None
     for r, share in enumerate(keep, 1):
         probs = probabilities(module, xt, adapt_bn)
+        first = probs if first is None else first  # the model as trained: reverse validation's "before"
         chosen, assigned = pseudo_labels(probs, share, prior, labels)
         pseudo = assigned[chosen]
         record = {"round": r, "keep": share, "labels": labels, "pseudo_labelled": int(chosen.sum()), "photos": len(xt),
@@ -174,9 +174,10 @@ def self_train(module: ASLClassifier, source: ASLDataModule, target: ASLDataModu
     xv, yv = rows(source, "val")
     if not len(yv):  # no labelled validation photos with a hand: nothing to score the reverse models on
         return module, history, {}
-    reverse = {f"reverse_acc_{when}": reverse_accuracy(m, xt, xv, yv, keep[-1], prior, labels, adapt_bn, epochs, batch_size,
+    after = probabilities(copy.deepcopy(module), xt, adapt_bn)  # a copy: the caller adapts the returned model itself
+    reverse = {f"reverse_acc_{when}": reverse_accuracy(p, xt, xv, yv, keep[-1], prior, labels, hparams, epochs, batch_size,
                                                        seed + len(keep) + 1, accelerator)
-               for when, m in (("before", trained), ("after", module))}
+               for when, p in (("before", first), ("after", after))}
     log.info("self_train: reverse validation (a model trained on the new photos' pseudo-labels alone, scored on %d "
              "validation photos) %.1f%% before, %.1f%% after", len(yv), 100 * reverse["reverse_acc_before"],
              100 * reverse["reverse_acc_after"])
@@ -197,15 +198,16 @@ def fit_fresh(hparams: Mapping[str, Any], x: torch.Tensor, y: torch.Tensor, epoc
     return module.cpu().eval()
 
 
-def reverse_accuracy(module: ASLClassifier, xt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, share: float,
-                     prior: torch.Tensor, labels: str, adapt_bn: bool, epochs: int, batch_size: int, seed: int,
-                     accelerator: str = "auto") -> float:
+def reverse_accuracy(probs: torch.Tensor, xt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, share: float,
+                     prior: torch.Tensor, labels: str, hparams: Mapping[str, Any], epochs: int, batch_size: int,
+                     seed: int, accelerator: str = "auto") -> float:
     """Reverse validation (Zhong et al. 2010): the accuracy on the source's labelled rows ``xv``/``yv`` of a fresh
-    model trained on the new rows ``xt`` alone, labelled by ``module`` as a self-training round would label them
-    (``share`` of each pseudo-label). Pseudo-labels that are wrong in a consistent way (a letter read as another)
-    teach that mistake back, where the model's own confidence cannot show it; no label of the new rows is read."""
-    chosen, assigned = pseudo_labels(probabilities(copy.deepcopy(module), xt, adapt_bn), share, prior, labels)
-    reverse = fit_fresh(module.hparams, xt[chosen], assigned[chosen], epochs, batch_size, seed, accelerator)
+    model of the run's kind (``hparams``) trained on the new rows ``xt`` alone, labelled from a model's class
+    probabilities ``probs`` of them as a self-training round would label them (``share`` of each pseudo-label).
+    Pseudo-labels that are wrong in a consistent way (a letter read as another) teach that mistake back, where the
+    model's own confidence cannot show it; no label of the new rows is read."""
+    chosen, assigned = pseudo_labels(probs, share, prior, labels)
+    reverse = fit_fresh(hparams, xt[chosen], assigned[chosen], epochs, batch_size, seed, accelerator)
     with torch.no_grad():
         return float((reverse(xv).argmax(1) == yv).double().mean())
 

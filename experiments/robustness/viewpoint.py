@@ -32,17 +32,15 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 from asl.data.folder import IMAGE_EXTENSIONS, load_image  # noqa: E402
 from asl.hands.detect import detect_files  # noqa: E402
 from asl.hands.draw import draw_hand  # noqa: E402
-from asl.hands.features import SCALE, encode, normalise  # noqa: E402
+from asl.hands.features import NUM_LANDMARKS, POINTS, SCALE, encode, normalise  # noqa: E402
 
 SETS = ("asl_massey_black", "asl_alphabet_room", "asl_grey_wall")
 CONTROLS = "ABKRU"  # letters held upright or sideways the same way in every set
 
 
 def ratios(result: dict) -> tuple[float, float]:
-    """(2-D palm length / width in the photo, the same in the world landmarks)."""
-    lm = np.asarray(result["landmarks"])
-    w, h = result["size"]
-    lm = lm * np.array([w, h, w]) / max(w, h)
+    """(2-D palm length / width in the photo, pixel-true as the model reads it; the same in the world landmarks)."""
+    lm = encode(result["landmarks"], size=result["size"])[:POINTS].reshape(NUM_LANDMARKS, 3)
     world = np.asarray(result["world"])
     return (float(np.linalg.norm(lm[9, :2] - lm[0, :2]) / max(np.linalg.norm(lm[5, :2] - lm[17, :2]), 1e-9)),
             float(np.linalg.norm(world[9] - world[0]) / max(np.linalg.norm(world[5] - world[17]), 1e-9)))
@@ -126,8 +124,8 @@ def main() -> None:
         drawn = [cv2.resize(draw_hand(load_image(f), h, label=f"{name.split('_')[1]} {letter}"), (side, side))
                  for name, letter, f, h in tiles]
         cols = args.per_letter * len(args.letters)
-        rows = [np.hstack(drawn[i:i + cols]) for i in range(0, len(drawn), cols)]
-        cv2.imwrite(str(args.draw), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+        strips = [np.hstack(drawn[i:i + cols]) for i in range(0, len(drawn), cols)]
+        cv2.imwrite(str(args.draw), cv2.cvtColor(np.vstack(strips), cv2.COLOR_RGB2BGR))
         print(f"\nwrote {args.draw}: rows {', '.join(SETS)}; the first {args.per_letter} photos of {', '.join(args.letters)}")
 
 
